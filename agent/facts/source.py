@@ -1,0 +1,39 @@
+"""The one interface checks gather through; LiveFacts (agent/facts/live.py) implements it on this OS."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from agent.facts.models import (
+    CpuFacts,
+    DisksFacts,
+    DnsFacts,
+    GatewayFacts,
+    InterfacesFacts,
+    MemoryFacts,
+    Unavailable,
+    UptimeFacts,
+)
+
+
+class FactSource(Protocol):
+    def cpu(self) -> CpuFacts | Unavailable: ...
+
+    def memory(self) -> MemoryFacts | Unavailable: ...
+
+    def disks(self, paths: Sequence[str]) -> DisksFacts | Unavailable:
+        """Filesystems holding `paths`; every local physical filesystem when `paths` is empty."""
+        ...
+
+    def uptime(self) -> UptimeFacts | Unavailable: ...
+
+    def interfaces(self) -> InterfacesFacts | Unavailable: ...
+
+    def dns(self, names: Sequence[str], timeout_s: float) -> DnsFacts | Unavailable:
+        """Resolve each name with the system resolver, timing each lookup."""
+        ...
+
+    def gateway(self, target: str | None, probes: int, timeout_s: float) -> GatewayFacts | Unavailable:
+        """Probe `target`, or the default gateway when None."""
+        ...
