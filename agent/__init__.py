@@ -1,3 +1,3 @@
-"""remdiag-agent: gathers a PC's health, runs preventive checks and streams results to the collector."""
+"""remdiag-agent: watches a PC's health with preventive checks, streams results to the collector."""
 
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""The one interface checks gather through; LiveFacts (agent/facts/live.py) implements it on this OS."""
+"""The one interface checks gather facts through; agent/facts/live.py implements it."""
 
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ class FactSource(Protocol):
         """Resolve each name with the system resolver, timing each lookup."""
         ...
 
-    def gateway(self, target: str | None, probes: int, timeout_s: float) -> GatewayFacts | Unavailable:
+    def gateway(
+        self, target: str | None, probes: int, timeout_s: float
+    ) -> GatewayFacts | Unavailable:
         """Probe `target`, or the default gateway when None."""
         ...

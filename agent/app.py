@@ -1,0 +1,133 @@
+"""The running agent: plan, APScheduler jobs, outbox and transport wired together."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from agent import convert
+from agent.checks.registry import CHECKS
+from agent.config import AgentSettings
+from agent.facts.live import LiveFacts
+from agent.facts.machine import machine_facts
+from agent.facts.source import FactSource
+from agent.outbox import Outbox
+from agent.plan import Plan, PlannedCheck, PolicyEntry, build_plan
+from agent.runner import run_check
+from agent.transport import Transport, TransportSettings
+from remdiag.v1 import common_pb2
+
+log = logging.getLogger(__name__)
+# Every job run at INFO would drown the agent's own log.
+logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def implied_thresholds(settings: AgentSettings) -> dict[str, dict[str, Any]]:
+    """What the agent can work out for itself: resolve the collector's own host name."""
+    host = settings.collector.rpartition(":")[0].strip("[]")
+    is_name = any(c.isalpha() for c in host) and ":" not in host
+    return {"network.dns": {"names": [host]}} if is_name else {}
+
+
+class Agent:
+    def __init__(self, settings: AgentSettings, source: FactSource | None = None) -> None:
+        self.settings = settings
+        self.source: FactSource = source or LiveFacts()
+        self.outbox = Outbox(settings.outbox_max_results)
+        self.machine = machine_facts(settings.state_dir)
+        self._implied = implied_thresholds(settings)
+        self._policy: dict[str, PolicyEntry] = {}
+        self.plan: Plan = build_plan(CHECKS, settings.checks, None, self._implied)
+        self.transport = Transport(
+            TransportSettings(
+                collector=settings.collector,
+                state_dir=settings.state_dir,
+                enrollment_token=settings.enrollment_token,
+                batch_max_results=settings.batch_max_results,
+                batch_max_delay_seconds=settings.batch_max_delay_seconds,
+                max_unacked_batches=settings.max_unacked_batches,
+                reconnect_initial_seconds=settings.reconnect_initial_seconds,
+                reconnect_max_seconds=settings.reconnect_max_seconds,
+            ),
+            self.machine,
+            self.outbox,
+            on_policy=self._on_policy_message,
+            inventory=self.inventory,
+        )
+        self._scheduler = AsyncIOScheduler(timezone=UTC)
+        self._scheduled: dict[str, PlannedCheck] = {}
+
+    async def run(self) -> None:
+        """Run checks on schedule and keep the stream up until cancelled."""
+        self._scheduler.start()
+        self._schedule(self.plan)
+        try:
+            await self.transport.run()
+        finally:
+            self._scheduler.shutdown(wait=False)
+
+    def apply_policy(self, policy: dict[str, PolicyEntry]) -> Plan:
+        """Rebuild the plan with the collector's policy and reschedule what changed."""
+        self._policy = policy
+        self.plan = build_plan(CHECKS, self.settings.checks, policy, self._implied)
+        for problem in self.plan.problems:
+            log.warning("%s", problem)
+        if self._scheduler.running:
+            self._schedule(self.plan)
+        return self.plan
+
+    def set_local_checks(self, checks: dict[str, Any]) -> Plan:
+        """Replace the local check settings (a config reload) and reschedule."""
+        self.settings = self.settings.model_copy(update={"checks": checks})
+        return self.apply_policy(self._policy)
+
+    def inventory(self) -> dict[str, Any]:
+        facts: dict[str, Any] = {
+            "machine": self.machine,
+            "cpu": self.source.cpu(),
+            "memory": self.source.memory(),
+            "disks": self.source.disks(()),
+            "interfaces": self.source.interfaces(),
+            "uptime": self.source.uptime(),
+        }
+        # Through JSON so tuples become lists, as google.protobuf.Struct wants.
+        return dict(json.loads(json.dumps({k: dataclasses.asdict(v) for k, v in facts.items()})))
+
+    def _on_policy_message(self, message: common_pb2.Policy) -> None:
+        self.apply_policy(convert.policy_entries(message))
+
+    def _schedule(self, plan: Plan) -> None:
+        wanted = {p.check.id: p for p in plan.checks}
+        for check_id in list(self._scheduled):
+            if wanted.get(check_id) != self._scheduled[check_id]:
+                self._scheduler.remove_job(check_id)
+                del self._scheduled[check_id]
+        now = datetime.now(UTC)
+        for index, (check_id, planned) in enumerate(sorted(wanted.items())):
+            if check_id in self._scheduled:
+                continue
+            self._scheduler.add_job(
+                self._run_one,
+                IntervalTrigger(seconds=planned.interval_seconds, jitter=None),
+                args=[planned],
+                id=check_id,
+                # First run now, spread a little so checks do not all gather at once.
+                next_run_time=now + timedelta(milliseconds=200 * index),
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=max(1, int(planned.interval_seconds)),
+            )
+            self._scheduled[check_id] = planned
+        log.info("scheduled %d checks", len(self._scheduled))
+
+    async def _run_one(self, planned: PlannedCheck) -> None:
+        result = await asyncio.to_thread(run_check, planned, self.source)
+        self.outbox.add(result)
+        self.transport.wake()

@@ -1,0 +1,72 @@
+"""The agent's configuration: TOML file, REMDIAG_AGENT_* environment variables, defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from agent.checks.registry import CHECKS
+from remdiag.configfile import LayeredSettings
+
+
+def default_state_dir() -> Path:
+    return Path.home() / ".local" / "state" / "remdiag-agent"
+
+
+class CheckSettings(BaseModel):
+    """Local settings for one check; the collector's policy may override them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    interval_seconds: int | None = Field(None, ge=1, le=7 * 24 * 3600)
+    thresholds: dict[str, Any] = Field(default_factory=dict)
+
+
+class AgentSettings(LayeredSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="REMDIAG_AGENT_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    collector: str = "127.0.0.1:50051"
+    """host:port of the collector."""
+    state_dir: Path = Field(default_factory=default_state_dir)
+    """Where the agent keeps its identity (readable only by its owner)."""
+    enrollment_token: str = ""
+    batch_max_results: int = Field(100, ge=1, le=1000)
+    batch_max_delay_seconds: float = Field(2.0, gt=0, le=300)
+    """How long a result may wait for others before its batch is sent."""
+    max_unacked_batches: int = Field(8, ge=1, le=1000)
+    outbox_max_results: int = Field(10_000, ge=10, le=10_000_000)
+    """Results kept while the collector is away; the oldest are dropped past this."""
+    reconnect_initial_seconds: float = Field(1.0, gt=0, le=60)
+    reconnect_max_seconds: float = Field(60.0, gt=0, le=3600)
+    checks: dict[str, CheckSettings] = Field(default_factory=dict)
+    """Per check id, e.g. [checks."disk.free_space"] thresholds = { paths = ["/"] }."""
+
+    @field_validator("collector")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
+            raise ValueError(f"expected HOST:PORT, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _checks_known_and_valid(self) -> AgentSettings:
+        for check_id, settings in self.checks.items():
+            check = CHECKS.get(check_id)
+            if check is None:
+                raise ValueError(
+                    f"checks.{check_id}: unknown check (known: {', '.join(sorted(CHECKS))})"
+                )
+            try:
+                check.thresholds(settings.thresholds)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                field = ".".join(str(p) for p in first["loc"])
+                raise ValueError(f"checks.{check_id}.thresholds.{field}: {first['msg']}") from None
+        return self

@@ -1,0 +1,79 @@
+"""Domain <-> proto for the agent: results out, policy in."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.struct_pb2 import Struct
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from agent.facts.machine import MachineFacts
+from agent.outbox import Batch
+from agent.plan import PolicyEntry
+from agent.runner import CheckRun
+from remdiag.v1 import agent_pb2, common_pb2
+
+
+def machine_identity(machine: MachineFacts) -> agent_pb2.MachineIdentity:
+    return agent_pb2.MachineIdentity(**dataclasses.asdict(machine))
+
+
+def result_message(run: CheckRun) -> common_pb2.CheckResult:
+    observed = Timestamp()
+    observed.FromDatetime(run.observed_at)
+    thresholds = Struct()
+    thresholds.update(run.thresholds)
+    message = common_pb2.CheckResult(
+        check_id=run.check_id,
+        category=int(run.category),  # type: ignore[arg-type]
+        status=int(run.status),  # type: ignore[arg-type]
+        summary=run.summary,
+        thresholds=thresholds,
+        observed_at=observed,
+        remediation=run.remediation,
+    )
+    for measured in run.values:
+        value = message.values.add(name=measured.name, unit=measured.unit)
+        if isinstance(measured.value, str):
+            value.text = measured.value
+        else:
+            value.number = float(measured.value)
+    return message
+
+
+def batch_message(batch: Batch) -> agent_pb2.AgentMessage:
+    return agent_pb2.AgentMessage(
+        sequence=batch.sequence,
+        results=agent_pb2.ResultBatch(results=[result_message(r) for r in batch.results]),
+    )
+
+
+def inventory_message(sequence: int, facts: dict[str, Any]) -> agent_pb2.AgentMessage:
+    body = Struct()
+    body.update(facts)
+    collected = Timestamp()
+    collected.GetCurrentTime()
+    return agent_pb2.AgentMessage(
+        sequence=sequence, inventory=agent_pb2.Inventory(collected_at=collected, facts=body)
+    )
+
+
+def policy_entries(policy: common_pb2.Policy) -> dict[str, PolicyEntry]:
+    return {
+        p.check_id: PolicyEntry(
+            disabled=p.disabled,
+            interval_seconds=p.interval_seconds,
+            thresholds=json_format.MessageToDict(p.thresholds)
+            if p.HasField("thresholds")
+            else None,
+        )
+        for p in policy.checks
+    }
+
+
+def heartbeat_message(queued: int) -> agent_pb2.AgentMessage:
+    sent = Timestamp()
+    sent.GetCurrentTime()
+    return agent_pb2.AgentMessage(heartbeat=agent_pb2.Heartbeat(sent_at=sent, queued=queued))

@@ -1,0 +1,225 @@
+"""Holds the agent's stream to the collector: enroll, hello, resend, batches, heartbeats, acks.
+
+Reconnects with exponential backoff and full jitter; never gives up while the agent runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from agent import __version__, convert
+from agent.facts.machine import MachineFacts
+from agent.identity import Identity, forget_identity, load_identity, save_identity
+from agent.outbox import Outbox
+from remdiag.v1 import agent_pb2, agent_pb2_grpc, common_pb2
+
+log = logging.getLogger(__name__)
+
+CHANNEL_OPTIONS = [
+    # Ping an idle stream so a half-open connection is noticed within ~40 s.
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+]
+WELCOME_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class TransportSettings:
+    collector: str
+    state_dir: Path
+    enrollment_token: str = ""
+    batch_max_results: int = 100
+    batch_max_delay_seconds: float = 2.0
+    max_unacked_batches: int = 8
+    reconnect_initial_seconds: float = 1.0
+    reconnect_max_seconds: float = 60.0
+
+
+def backoff_delay(attempt: int, initial: float, maximum: float, rng: random.Random) -> float:
+    """Full jitter: uniform in [0, min(maximum, initial * 2**attempt)]."""
+    return rng.uniform(0.0, min(maximum, initial * 2 ** min(attempt, 30)))
+
+
+class Transport:
+    def __init__(
+        self,
+        settings: TransportSettings,
+        machine: MachineFacts,
+        outbox: Outbox,
+        on_policy: Callable[[common_pb2.Policy], None],
+        inventory: Callable[[], dict[str, Any]],
+        rng: random.Random | None = None,
+    ) -> None:
+        self._settings = settings
+        self._machine = machine
+        self._outbox = outbox
+        self._on_policy = on_policy
+        self._inventory = inventory
+        self._rng = rng or random.Random()
+        self._wake = asyncio.Event()
+        self._acked = asyncio.Event()
+        self.connected = asyncio.Event()
+        self.heartbeat_interval = 30.0
+
+    def wake(self) -> None:
+        """New results are in the outbox."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                async with grpc.aio.insecure_channel(
+                    self._settings.collector, options=CHANNEL_OPTIONS
+                ) as channel:
+                    stub = agent_pb2_grpc.AgentServiceStub(channel)
+                    identity = await self._identity(stub)
+                    await self._stream(stub, identity)
+                attempt = 0
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                    log.warning(
+                        "collector refused our credential (%s): enrolling again", exc.details()
+                    )
+                    forget_identity(self._settings.state_dir)
+                else:
+                    log.warning(
+                        "collector %s: %s: %s",
+                        self._settings.collector,
+                        exc.code().name,
+                        exc.details(),
+                    )
+            except (TimeoutError, ConnectionError) as exc:
+                log.warning("collector %s: %s", self._settings.collector, exc)
+            finally:
+                self.connected.clear()
+            delay = backoff_delay(
+                attempt,
+                self._settings.reconnect_initial_seconds,
+                self._settings.reconnect_max_seconds,
+                self._rng,
+            )
+            attempt += 1
+            log.info("reconnecting in %.1f s", delay)
+            await asyncio.sleep(delay)
+
+    async def _identity(self, stub: agent_pb2_grpc.AgentServiceStub) -> Identity:
+        identity = load_identity(self._settings.state_dir)
+        if identity is not None:
+            return identity
+        reply: agent_pb2.EnrollResponse = await stub.Enroll(
+            agent_pb2.EnrollRequest(
+                enrollment_token=self._settings.enrollment_token,
+                machine=convert.machine_identity(self._machine),
+                agent_version=__version__,
+            ),
+            timeout=WELCOME_TIMEOUT_S,
+        )
+        identity = Identity(reply.agent_id, reply.credential, self._settings.collector)
+        save_identity(self._settings.state_dir, identity)
+        log.info("enrolled with %s as agent %s", self._settings.collector, identity.agent_id)
+        return identity
+
+    async def _stream(
+        self,
+        stub: agent_pb2_grpc.AgentServiceStub,
+        identity: Identity,
+    ) -> None:
+        call = stub.Connect(
+            metadata=(
+                ("x-remdiag-agent-id", identity.agent_id),
+                ("authorization", f"Bearer {identity.credential}"),
+            )
+        )
+        await call.write(
+            agent_pb2.AgentMessage(
+                hello=agent_pb2.Hello(
+                    agent_id=identity.agent_id,
+                    agent_version=__version__,
+                    machine=convert.machine_identity(self._machine),
+                    last_sequence=self._outbox.last_sequence,
+                )
+            )
+        )
+        first = await asyncio.wait_for(call.read(), WELCOME_TIMEOUT_S)
+        if first is grpc.aio.EOF or first.WhichOneof("payload") != "welcome":
+            raise ConnectionError("collector did not answer hello with welcome")
+        welcome = first.welcome
+        self.heartbeat_interval = float(welcome.heartbeat_interval_seconds or 30)
+        self._on_policy(welcome.policy)
+        # Resend what the collector lacks before anything new, so sequences stay in order.
+        resend = self._outbox.resume(welcome.last_acked_sequence)
+        for batch in resend:
+            await call.write(convert.batch_message(batch))
+        inventory = await asyncio.to_thread(self._inventory)
+        await call.write(convert.inventory_message(self._outbox.reserve_sequence(), inventory))
+        log.info(
+            "connected to %s as %s (resent %d batches)",
+            self._settings.collector,
+            identity.agent_id,
+            len(resend),
+        )
+        self.connected.set()
+        reader = asyncio.create_task(self._read_acks(call))
+        writer = asyncio.create_task(self._write(call))
+        try:
+            # Whichever ends first (EOF, error) ends the stream; the other is cancelled.
+            done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (reader, writer):
+                task.cancel()
+            call.cancel()
+            await asyncio.gather(reader, writer, return_exceptions=True)
+        for task in done:
+            error = task.exception()
+            if error is not None:
+                raise error
+        raise ConnectionError("collector closed the stream")
+
+    async def _read_acks(self, call: Any) -> None:
+        while True:
+            message = await call.read()
+            if message is grpc.aio.EOF:
+                return
+            if message.WhichOneof("payload") == "ack":
+                self._outbox.ack(message.ack.acked_through)
+                self._acked.set()
+            elif message.WhichOneof("payload") == "policy":
+                self._on_policy(message.policy)
+
+    async def _write(self, call: Any) -> None:
+        loop = asyncio.get_running_loop()
+        next_heartbeat = loop.time() + self.heartbeat_interval
+        while True:
+            timeout = max(0.0, next_heartbeat - loop.time())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            self._wake.clear()
+            if self._outbox.pending and self._outbox.pending < self._settings.batch_max_results:
+                # Let a few more results join the batch.
+                await asyncio.sleep(self._settings.batch_max_delay_seconds)
+            await self._flush(call)
+            if loop.time() >= next_heartbeat:
+                await call.write(convert.heartbeat_message(len(self._outbox)))
+                next_heartbeat = loop.time() + self.heartbeat_interval
+
+    async def _flush(self, call: Any) -> None:
+        while self._outbox.pending:
+            if self._outbox.in_flight >= self._settings.max_unacked_batches:
+                self._acked.clear()
+                await self._acked.wait()
+                continue
+            batch = self._outbox.next_batch(self._settings.batch_max_results)
+            if batch is not None:
+                await call.write(convert.batch_message(batch))

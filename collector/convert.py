@@ -1,0 +1,175 @@
+"""Proto <-> domain conversion for the collector's servicers, with the input checks they need."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.struct_pb2 import Struct
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from collector.desk import TicketDetail, TicketRow
+from collector.fleet import AgentView, MachineInfo
+from collector.ingest import IncomingResult
+from collector.store.models import CheckResult, CheckState
+from remdiag.v1 import agent_pb2, common_pb2, console_pb2
+from remdiag.vocabulary import Category, CheckStatus
+
+MAX_CHECK_ID = 64
+MAX_TEXT = 2000
+
+
+class InvalidMessageError(ValueError):
+    """An upstream message the collector refuses; the text says which field and why."""
+
+
+def timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def from_timestamp(ts: Timestamp) -> datetime:
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+def struct_to_dict(value: Struct) -> dict[str, Any]:
+    return json_format.MessageToDict(value)
+
+
+def dict_to_struct(value: dict[str, Any]) -> Struct:
+    out = Struct()
+    out.update(value)
+    return out
+
+
+def machine_info(machine: agent_pb2.MachineIdentity, agent_version: str) -> MachineInfo:
+    if not machine.hostname or not machine.machine_id:
+        raise InvalidMessageError("machine.hostname and machine.machine_id are required")
+    _bounded("machine.hostname", machine.hostname, 255)
+    _bounded("machine.machine_id", machine.machine_id, 128)
+    return MachineInfo(
+        hostname=machine.hostname,
+        machine_id=machine.machine_id,
+        os=machine.os[:64],
+        os_version=machine.os_version[:255],
+        architecture=machine.architecture[:32],
+        agent_version=agent_version[:32],
+    )
+
+
+def incoming_result(position: int, result: common_pb2.CheckResult, now: datetime) -> IncomingResult:
+    where = f"results[{position}]"
+    if not result.check_id:
+        raise InvalidMessageError(f"{where}.check_id is empty")
+    _bounded(f"{where}.check_id", result.check_id, MAX_CHECK_ID)
+    try:
+        status = CheckStatus(result.status)
+        category = Category(result.category)
+    except ValueError as exc:
+        raise InvalidMessageError(f"{where}: {exc}") from exc
+    observed = from_timestamp(result.observed_at) if result.HasField("observed_at") else now
+    return IncomingResult(
+        check_id=result.check_id,
+        category=category,
+        status=status,
+        summary=result.summary[:MAX_TEXT],
+        values=[_value(v) for v in result.values],
+        thresholds=struct_to_dict(result.thresholds),
+        remediation=result.remediation[:MAX_TEXT],
+        observed_at=observed,
+    )
+
+
+def _value(value: common_pb2.MeasuredValue) -> dict[str, Any]:
+    kind = value.WhichOneof("value")
+    measured: float | str | None = value.number if kind == "number" else value.text or None
+    return {"name": value.name[:MAX_CHECK_ID], "value": measured, "unit": value.unit[:32]}
+
+
+def _bounded(field: str, text: str, limit: int) -> None:
+    if len(text) > limit:
+        raise InvalidMessageError(f"{field} is longer than {limit} characters")
+
+
+def agent_message(view: AgentView) -> console_pb2.Agent:
+    a = view.agent
+    return console_pb2.Agent(
+        agent_id=a.id,
+        hostname=a.hostname,
+        os=f"{a.os} {a.os_version}".strip(),
+        agent_version=a.agent_version,
+        enrolled_at=timestamp(a.enrolled_at),
+        last_seen_at=timestamp(a.last_seen_at),
+        connected=a.connected,
+        last_sequence=a.last_sequence,
+        open_tickets=view.open_tickets,
+    )
+
+
+def check_state_message(state: CheckState) -> console_pb2.CheckState:
+    return console_pb2.CheckState(
+        check_id=state.check_id,
+        status=state.status,  # type: ignore[arg-type]
+        summary=state.summary,
+        observed_at=timestamp(state.observed_at),
+        consecutive_failures=state.consecutive_failures,
+        consecutive_passes=state.consecutive_passes,
+    )
+
+
+def ticket_message(row: TicketRow) -> console_pb2.Ticket:
+    t = row.ticket
+    return console_pb2.Ticket(
+        id=t.id,
+        agent_id=t.agent_id,
+        hostname=row.hostname,
+        check_id=t.check_id,
+        category=t.category,  # type: ignore[arg-type]
+        severity=t.severity,  # type: ignore[arg-type]
+        state=t.state,  # type: ignore[arg-type]
+        title=t.title,
+        opened_at=timestamp(t.opened_at),
+        updated_at=timestamp(t.updated_at),
+        resolved_at=timestamp(t.resolved_at),
+        failure_count=t.failure_count,
+    )
+
+
+def ticket_detail_message(detail: TicketDetail) -> console_pb2.TicketDetail:
+    return console_pb2.TicketDetail(
+        ticket=ticket_message(detail.row),
+        events=[
+            console_pb2.TicketEvent(
+                at=timestamp(e.at), actor=e.actor, kind=e.kind, message=e.message
+            )
+            for e in detail.events
+        ],
+        evidence=result_message(detail.evidence) if detail.evidence else None,
+    )
+
+
+def result_message(row: CheckResult) -> common_pb2.CheckResult:
+    return common_pb2.CheckResult(
+        check_id=row.check_id,
+        category=row.category,  # type: ignore[arg-type]
+        status=row.status,  # type: ignore[arg-type]
+        summary=row.summary,
+        values=[_value_message(v) for v in row.values],
+        thresholds=dict_to_struct(row.thresholds),
+        observed_at=timestamp(row.observed_at),
+        remediation=row.remediation,
+    )
+
+
+def _value_message(value: dict[str, Any]) -> common_pb2.MeasuredValue:
+    measured = value.get("value")
+    message = common_pb2.MeasuredValue(name=value["name"], unit=value.get("unit", ""))
+    if isinstance(measured, int | float):
+        message.number = float(measured)
+    elif measured is not None:
+        message.text = str(measured)
+    return message

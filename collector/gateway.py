@@ -1,0 +1,146 @@
+"""AgentService servicer: thin, turns stream messages into calls on fleet and ingest."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import grpc
+
+from collector import convert, fleet
+from collector.auth import AGENT_ID_HEADER
+from collector.config import CollectorSettings
+from collector.convert import InvalidMessageError
+from collector.ingest import ingest_batch
+from collector.store.runner import Store
+from remdiag.v1 import agent_pb2, agent_pb2_grpc, common_pb2
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 1000
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
+    def __init__(self, store: Store, settings: CollectorSettings) -> None:
+        self._store = store
+        self._settings = settings
+        self._rules = settings.tickets.rules()
+
+    async def Enroll(
+        self, request: agent_pb2.EnrollRequest, context: grpc.aio.ServicerContext
+    ) -> agent_pb2.EnrollResponse:
+        if not self._settings.allow_open_enrollment:
+            # Enrollment tokens arrive with issue 5; until then only open enrollment exists.
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "enrollment token not recognised")
+        try:
+            machine = convert.machine_info(request.machine, request.agent_version)
+        except InvalidMessageError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        now = _now()
+        enrollment = await self._store.run(lambda s: fleet.enroll(s, machine, now))
+        log.info("enrolled %s as %s", machine.hostname, enrollment.agent_id)
+        return agent_pb2.EnrollResponse(
+            agent_id=enrollment.agent_id, credential=enrollment.credential
+        )
+
+    async def Connect(
+        self,
+        requests: AsyncIterator[agent_pb2.AgentMessage],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[agent_pb2.CollectorMessage]:
+        agent_id = dict(context.invocation_metadata())[AGENT_ID_HEADER]
+        first = await anext(requests, None)
+        if first is None or first.WhichOneof("payload") != "hello":
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message must be hello")
+        assert first is not None
+        hello = first.hello
+        if hello.agent_id and hello.agent_id != agent_id:
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED, "hello names another agent than the credential"
+            )
+        try:
+            machine = convert.machine_info(hello.machine, hello.agent_version)
+        except InvalidMessageError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        now = _now()
+        last = await self._store.run(lambda s: fleet.connected(s, agent_id, machine, now))
+        log.info("agent %s (%s) connected, acked through %d", agent_id, machine.hostname, last)
+        try:
+            yield agent_pb2.CollectorMessage(
+                welcome=agent_pb2.Welcome(
+                    agent_id=agent_id,
+                    last_acked_sequence=last,
+                    policy=self._policy(),
+                    heartbeat_interval_seconds=self._settings.heartbeat_interval_seconds,
+                )
+            )
+            async for message in requests:
+                reply = await self._handle(agent_id, message, context)
+                if reply is not None:
+                    yield reply
+        finally:
+            stopped = _now()
+            await self._store.run(lambda s: fleet.disconnected(s, agent_id, stopped))
+            log.info("agent %s disconnected", agent_id)
+
+    async def _handle(
+        self,
+        agent_id: str,
+        message: agent_pb2.AgentMessage,
+        context: grpc.aio.ServicerContext,
+    ) -> agent_pb2.CollectorMessage | None:
+        kind = message.WhichOneof("payload")
+        now = _now()
+        if kind == "heartbeat":
+            await self._store.run(lambda s: fleet.heartbeat(s, agent_id, now))
+            return None
+        if kind not in ("results", "inventory"):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unexpected message {kind}")
+        if message.sequence == 0:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{kind} without a sequence")
+        sequence = message.sequence
+        if kind == "inventory":
+            facts = convert.struct_to_dict(message.inventory.facts)
+            acked = await self._store.run(
+                lambda s: fleet.store_inventory(s, agent_id, sequence, facts, now)
+            )
+            return _ack(acked)
+        if len(message.results.results) > MAX_BATCH:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"a batch holds at most {MAX_BATCH} results"
+            )
+        try:
+            results = [
+                convert.incoming_result(i, r, now) for i, r in enumerate(message.results.results)
+            ]
+        except InvalidMessageError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        outcome = await self._store.run(
+            lambda s: ingest_batch(s, agent_id, sequence, results, self._rules, now)
+        )
+        for ticket_id in outcome.opened:
+            log.info("ticket %d opened for agent %s", ticket_id, agent_id)
+        return _ack(outcome.acked_through)
+
+    def _policy(self) -> common_pb2.Policy:
+        return common_pb2.Policy(
+            version=1,
+            checks=[
+                common_pb2.CheckPolicy(
+                    check_id=check_id,
+                    disabled=not policy.enabled,
+                    interval_seconds=policy.interval_seconds,
+                    thresholds=convert.dict_to_struct(policy.thresholds),
+                )
+                for check_id, policy in sorted(self._settings.checks.items())
+            ],
+        )
+
+
+def _ack(through: int) -> agent_pb2.CollectorMessage:
+    return agent_pb2.CollectorMessage(ack=agent_pb2.Ack(acked_through=through))

@@ -1,0 +1,169 @@
+"""SQLAlchemy 2 models: agents, check results, check state, tickets and ticket events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from remdiag.vocabulary import TicketState
+
+# Deterministic constraint names, so Alembic migrations name the same things on every engine.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite's INTEGER PRIMARY KEY autoincrements only as INTEGER, PostgreSQL wants BIGINT.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+# Ticket states that are no longer open; the partial unique index below spells them out.
+CLOSED_STATES = (int(TicketState.RESOLVED), int(TicketState.CLOSED))
+OPEN_TICKET_CLAUSE = f"state NOT IN {CLOSED_STATES}"
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every engine (SQLite keeps no zone of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UtcDateTime}
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255))
+    machine_id: Mapped[str] = mapped_column(String(128), index=True)
+    os: Mapped[str] = mapped_column(String(64), default="")
+    os_version: Mapped[str] = mapped_column(String(255), default="")
+    architecture: Mapped[str] = mapped_column(String(32), default="")
+    agent_version: Mapped[str] = mapped_column(String(32), default="")
+    credential_hash: Mapped[str] = mapped_column(String(64))
+    enrolled_at: Mapped[datetime] = mapped_column()
+    last_seen_at: Mapped[datetime | None] = mapped_column()
+    connected: Mapped[bool] = mapped_column(default=False)
+    last_sequence: Mapped[int] = mapped_column(BigInteger, default=0)
+    """Highest upstream sequence stored; everything at or below it is acked."""
+    inventory: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    inventory_at: Mapped[datetime | None] = mapped_column()
+
+
+class CheckResult(Base):
+    __tablename__ = "check_results"
+    __table_args__ = (
+        UniqueConstraint("agent_id", "sequence", "position", name="uq_check_results_delivery"),
+        Index("ix_check_results_agent_check_time", "agent_id", "check_id", "observed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    position: Mapped[int] = mapped_column(SmallInteger)
+    """Index of the result within its batch: (agent, sequence, position) is stored once."""
+    check_id: Mapped[str] = mapped_column(String(64))
+    category: Mapped[int] = mapped_column(SmallInteger)
+    status: Mapped[int] = mapped_column(SmallInteger)
+    summary: Mapped[str] = mapped_column(Text)
+    values: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    thresholds: Mapped[dict[str, Any]] = mapped_column(JSON)
+    remediation: Mapped[str] = mapped_column(Text, default="")
+    observed_at: Mapped[datetime] = mapped_column()
+    received_at: Mapped[datetime] = mapped_column()
+
+
+class CheckState(Base):
+    """Where the ticket rules stand for one check on one machine."""
+
+    __tablename__ = "check_states"
+
+    agent_id: Mapped[str] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    check_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[int] = mapped_column(SmallInteger)
+    summary: Mapped[str] = mapped_column(Text)
+    observed_at: Mapped[datetime] = mapped_column()
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    consecutive_passes: Mapped[int] = mapped_column(Integer, default=0)
+    open_ticket_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id", ondelete="SET NULL")
+    )
+    last_failure_id: Mapped[int | None] = mapped_column(BigInteger)
+    """check_results.id of the latest failing result: a ticket's evidence."""
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        # Deduplication lives in the database: one open ticket per machine and check.
+        Index(
+            "uq_tickets_open_per_check",
+            "agent_id",
+            "check_id",
+            unique=True,
+            sqlite_where=text(OPEN_TICKET_CLAUSE),
+            postgresql_where=text(OPEN_TICKET_CLAUSE),
+        ),
+        Index("ix_tickets_state_opened", "state", "opened_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    check_id: Mapped[str] = mapped_column(String(64))
+    category: Mapped[int] = mapped_column(SmallInteger)
+    severity: Mapped[int] = mapped_column(SmallInteger)
+    state: Mapped[int] = mapped_column(SmallInteger)
+    title: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[datetime] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column()
+    resolved_at: Mapped[datetime | None] = mapped_column()
+    failure_count: Mapped[int] = mapped_column(Integer, default=0)
+    evidence_result_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class TicketEvent(Base):
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column()
+    actor: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,121 @@
+"""`remdiag up`: collector on a SQLite file, loopback only, a local agent and a live view."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.text import Text
+
+from agent.app import Agent
+from agent.config import AgentSettings
+from collector.client import ConsoleClient, ConsoleError
+from collector.config import CollectorSettings
+from collector.server import serve
+from collector.views import agents_table, tickets_table
+
+REFRESH_S = 2.0
+
+
+async def up(data_dir: Path, port: int, agent_checks: dict[str, Any], console: Console) -> None:
+    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+    log_file = data_dir / "remdiag.log"
+    logging.basicConfig(
+        filename=log_file,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    db = data_dir / "collector.db"
+    settings = CollectorSettings(listen=f"127.0.0.1:{port}", database_url=f"sqlite:///{db}")
+    collector = await serve(settings)
+    address = f"localhost:{collector.port}"
+    agent = Agent(
+        AgentSettings(collector=address, state_dir=data_dir / "agent", checks=agent_checks)
+    )
+    agent_task = asyncio.create_task(agent.run(), name="agent")
+    console.print(
+        Text.assemble(
+            ("remdiag is up.\n", "bold green"),
+            f"  collector  {address} (loopback only)\n",
+            f"  database   {db}\n",
+            f"  agent      {agent.machine.hostname}, state in {data_dir / 'agent'}\n",
+            f"  log        {log_file}\n",
+            f"  console    remdiag agents | remdiag tickets | remdiag ticket ID"
+            f" (with --collector {address})\n",
+            ("Ctrl-C stops everything.", "dim"),
+        )
+    )
+    try:
+        with ConsoleClient(address) as client:
+            await _watch(client, console)
+    finally:
+        agent_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await agent_task
+        await collector.stop()
+        console.print("remdiag stopped.")
+
+
+async def _watch(client: ConsoleClient, console: Console) -> None:
+    """Refresh the machines and open tickets; on a non-terminal print only changes."""
+    if console.is_terminal:
+        with Live(console=console, refresh_per_second=1) as live:
+            while True:
+                live.update(await asyncio.to_thread(_render, client))
+                await asyncio.sleep(REFRESH_S)
+    last = ""
+    while True:
+        line = await asyncio.to_thread(_summary, client)
+        if line != last:
+            console.print(line)
+            last = line
+        await asyncio.sleep(REFRESH_S)
+
+
+def _render(client: ConsoleClient) -> Group | Text:
+    try:
+        return Group(
+            agents_table(client.list_agents()),
+            tickets_table(client.list_tickets(open_only=True), title="Open tickets"),
+        )
+    except ConsoleError as exc:
+        return Text(str(exc), style="red")
+
+
+def _summary(client: ConsoleClient) -> str:
+    try:
+        agents = client.list_agents()
+        tickets = client.list_tickets(open_only=True)
+    except ConsoleError as exc:
+        return str(exc)
+    machines = ", ".join(
+        f"{a.hostname} ({'connected' if a.connected else 'offline'})" for a in agents
+    )
+    opened = "; ".join(f"#{t.id} {t.check_id} on {t.hostname}" for t in tickets)
+    return f"machines: {machines or 'none yet'} | open tickets: {opened or 'none'}"
+
+
+def run_up(data_dir: Path, port: int, demo: bool) -> None:
+    checks: dict[str, Any] = {}
+    if demo:
+        # A disk check that cannot pass, every 10 s: a ticket opens within half a minute.
+        checks = {
+            "disk.free_space": {
+                "interval_seconds": 10,
+                "thresholds": {"max_used_percent_warning": 0, "max_used_percent_critical": 0},
+            }
+        }
+    console = Console()
+    with contextlib.suppress(KeyboardInterrupt):
+        try:
+            asyncio.run(up(data_dir, port, checks, console))
+        except OSError as exc:
+            console.print(f"[red]remdiag up: {exc}[/]")
+            sys.exit(1)
