@@ -84,8 +84,13 @@ class Agent:
         return self.plan
 
     def set_local_checks(self, checks: dict[str, Any]) -> Plan:
-        """Replace the local check settings (a config reload) and reschedule."""
-        self.settings = self.settings.model_copy(update={"checks": checks})
+        """Replace the local check settings (a config reload) and reschedule.
+
+        Raises pydantic.ValidationError, leaving everything as it was, if they are invalid.
+        """
+        self.settings = type(self.settings).model_validate(
+            {**self.settings.model_dump(), "checks": checks}
+        )
         return self.apply_policy(self._policy)
 
     def inventory(self) -> dict[str, Any]:
