@@ -51,9 +51,14 @@ def main() -> None:
     help="Where the database, the agent's identity and the log go.",
 )
 @click.option("--demo", is_flag=True, help="Make the local disk check fail, to see a ticket open.")
-def up(port: int, data_dir: Path, demo: bool) -> None:
+@click.option(
+    "--agent-config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="TOML config for the local agent (its collector and state dir are set by up).",
+)
+def up(port: int, data_dir: Path, demo: bool, agent_config: Path | None) -> None:
     """Run the collector (SQLite, loopback) and a local agent, with a live view."""
-    run_up(data_dir, port, demo)
+    run_up(data_dir, port, demo, agent_config)
 
 
 @main.group()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -85,7 +86,10 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
                     yield reply
         finally:
             stopped = _now()
-            await self._store.run(lambda s: fleet.disconnected(s, agent_id, stopped))
+            # Shielded: a cancelled stream (collector stopping) must still record the disconnect.
+            await asyncio.shield(
+                self._store.run(lambda s: fleet.disconnected(s, agent_id, stopped))
+            )
             log.info("agent %s disconnected", agent_id)
 
     async def _handle(

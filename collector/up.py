@@ -7,23 +7,23 @@ import contextlib
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
 from agent.app import Agent
-from agent.config import AgentSettings
+from agent.config import AgentSettings, CheckSettings
 from collector.client import ConsoleClient, ConsoleError
 from collector.config import CollectorSettings
 from collector.server import serve
 from collector.views import agents_table, tickets_table
+from remdiag.configfile import ConfigError, load_settings
 
 REFRESH_S = 2.0
 
 
-async def up(data_dir: Path, port: int, agent_checks: dict[str, Any], console: Console) -> None:
+async def up(data_dir: Path, port: int, agent_base: AgentSettings, console: Console) -> None:
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     log_file = data_dir / "remdiag.log"
     logging.basicConfig(
@@ -37,7 +37,9 @@ async def up(data_dir: Path, port: int, agent_checks: dict[str, Any], console: C
     collector = await serve(settings)
     address = f"localhost:{collector.port}"
     agent = Agent(
-        AgentSettings(collector=address, state_dir=data_dir / "agent", checks=agent_checks)
+        AgentSettings.model_validate(
+            {**agent_base.model_dump(), "collector": address, "state_dir": data_dir / "agent"}
+        )
     )
     agent_task = asyncio.create_task(agent.run(), name="agent")
     console.print(
@@ -102,20 +104,26 @@ def _summary(client: ConsoleClient) -> str:
     return f"machines: {machines or 'none yet'} | open tickets: {opened or 'none'}"
 
 
-def run_up(data_dir: Path, port: int, demo: bool) -> None:
-    checks: dict[str, Any] = {}
+def run_up(data_dir: Path, port: int, demo: bool, agent_config: Path | None) -> None:
+    console = Console()
+    try:
+        agent_base = load_settings(AgentSettings, agent_config)
+    except ConfigError as exc:
+        console.print(f"[red]remdiag up: agent config: {exc}[/]")
+        sys.exit(2)
     if demo:
         # A disk check that cannot pass, every 10 s: a ticket opens within half a minute.
         checks = {
-            "disk.free_space": {
-                "interval_seconds": 10,
-                "thresholds": {"max_used_percent_warning": 0, "max_used_percent_critical": 0},
-            }
+            **agent_base.checks,
+            "disk.free_space": CheckSettings(
+                interval_seconds=10,
+                thresholds={"max_used_percent_warning": 0, "max_used_percent_critical": 0},
+            ),
         }
-    console = Console()
+        agent_base = agent_base.model_copy(update={"checks": checks})
     with contextlib.suppress(KeyboardInterrupt):
         try:
-            asyncio.run(up(data_dir, port, checks, console))
+            asyncio.run(up(data_dir, port, agent_base, console))
         except OSError as exc:
             console.print(f"[red]remdiag up: {exc}[/]")
             sys.exit(1)
