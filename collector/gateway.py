@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import grpc
+from sqlalchemy.exc import IntegrityError
 
 from collector import convert, fleet
 from collector.auth import AGENT_ID_HEADER
@@ -43,7 +44,11 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
         except InvalidMessageError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         now = _now()
-        enrollment = await self._store.run(lambda s: fleet.enroll(s, machine, now))
+        try:
+            enrollment = await self._store.run(lambda s: fleet.enroll(s, machine, now))
+        except IntegrityError:
+            # The same machine enrolled concurrently; now it exists, so this rotates it.
+            enrollment = await self._store.run(lambda s: fleet.enroll(s, machine, now))
         log.info("enrolled %s as %s", machine.hostname, enrollment.agent_id)
         return agent_pb2.EnrollResponse(
             agent_id=enrollment.agent_id, credential=enrollment.credential

@@ -70,7 +70,8 @@ class Agent(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     hostname: Mapped[str] = mapped_column(String(255))
-    machine_id: Mapped[str] = mapped_column(String(128), index=True)
+    machine_id: Mapped[str] = mapped_column(String(128), unique=True)
+    """One agent per machine: enrolling again rotates the credential, never duplicates."""
     os: Mapped[str] = mapped_column(String(64), default="")
     os_version: Mapped[str] = mapped_column(String(255), default="")
     architecture: Mapped[str] = mapped_column(String(32), default="")

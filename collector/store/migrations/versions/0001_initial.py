@@ -17,7 +17,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-
     op.create_table(
         "agents",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -35,8 +34,8 @@ def upgrade() -> None:
         sa.Column("inventory", sa.JSON(), nullable=True),
         sa.Column("inventory_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_agents")),
+        sa.UniqueConstraint("machine_id", name=op.f("uq_agents_machine_id")),
     )
-    op.create_index(op.f("ix_agents_machine_id"), "agents", ["machine_id"], unique=False)
     op.create_table(
         "check_results",
         sa.Column(
@@ -161,7 +160,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-
     op.drop_index(op.f("ix_ticket_events_ticket_id"), table_name="ticket_events")
     op.drop_table("ticket_events")
     op.drop_table("check_states")
@@ -175,5 +173,4 @@ def downgrade() -> None:
     op.drop_table("tickets")
     op.drop_index("ix_check_results_agent_check_time", table_name="check_results")
     op.drop_table("check_results")
-    op.drop_index(op.f("ix_agents_machine_id"), table_name="agents")
     op.drop_table("agents")

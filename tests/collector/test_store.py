@@ -1,0 +1,120 @@
+"""collector/store: the migration matches the models, SQLite in WAL, one open ticket per check."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from collector.store.models import Base, Ticket
+from collector.store.runner import Store
+from remdiag.vocabulary import Category, Severity, TicketState
+from tests.collector.factories import DISK, NOW, enrolled
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    opened = Store(store_url)
+    yield opened
+    opened.close()
+
+
+def ticket(agent_id: str, state: TicketState = TicketState.NEW, check_id: str = DISK) -> Ticket:
+    return Ticket(
+        agent_id=agent_id,
+        check_id=check_id,
+        category=int(Category.HARDWARE),
+        severity=int(Severity.WARNING),
+        state=int(state),
+        title=f"{check_id} failing",
+        opened_at=NOW,
+        updated_at=NOW,
+        failure_count=3,
+    )
+
+
+def test_migration_gives_exactly_the_models_schema(store: Store) -> None:
+    with store.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+
+
+def test_migration_creates_every_table_and_is_stamped(store: Store) -> None:
+    with store.engine.connect() as connection:
+        tables = set(inspect(connection).get_table_names())
+        revision = MigrationContext.configure(connection).get_current_revision()
+    assert tables == {*Base.metadata.tables, "alembic_version"}
+    assert revision == "0001"
+
+
+def test_opening_a_migrated_store_again_changes_nothing(store_url: str, store: Store) -> None:
+    store.call(lambda s: enrolled(s))
+    again = Store(store_url)
+    try:
+        assert again.call(lambda s: s.scalar(text("SELECT count(*) FROM agents"))) == 1
+    finally:
+        again.close()
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'collector.db'}")
+    try:
+        with store.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        store.close()
+
+
+def test_second_open_ticket_for_the_same_check_is_refused(store: Store) -> None:
+    agent_id = store.call(lambda s: enrolled(s).agent_id)
+    store.call(lambda s: s.add(ticket(agent_id)))
+
+    def second(session: Session) -> None:
+        session.add(ticket(agent_id, TicketState.ACKNOWLEDGED))
+        session.flush()
+
+    with pytest.raises(IntegrityError):
+        store.call(second)
+    assert store.call(lambda s: s.scalar(text("SELECT count(*) FROM tickets"))) == 1
+
+
+def test_index_leaves_other_checks_and_machines_alone(store: Store) -> None:
+    first = store.call(lambda s: enrolled(s, 1).agent_id)
+    other = store.call(lambda s: enrolled(s, 2).agent_id)
+    store.call(lambda s: s.add(ticket(first)))
+    store.call(lambda s: s.add(ticket(first, check_id="network.dns")))
+    store.call(lambda s: s.add(ticket(other)))
+    assert store.call(lambda s: s.scalar(text("SELECT count(*) FROM tickets"))) == 3
+
+
+@pytest.mark.parametrize("closed", [TicketState.RESOLVED, TicketState.CLOSED])
+def test_a_new_open_ticket_is_allowed_once_the_first_is_closed(
+    store: Store, closed: TicketState
+) -> None:
+    agent_id = store.call(lambda s: enrolled(s).agent_id)
+    first_id = store.call(lambda s: _add(s, ticket(agent_id)))
+
+    def close_first(session: Session) -> None:
+        found = session.get(Ticket, first_id)
+        assert found is not None
+        found.state = int(closed)
+        found.resolved_at = NOW
+
+    store.call(close_first)
+    second_id = store.call(lambda s: _add(s, ticket(agent_id)))
+    assert second_id != first_id
+    # Closed tickets count neither against each other nor against the open one.
+    store.call(lambda s: s.add(ticket(agent_id, closed)))
+
+
+def _add(session: Session, row: Ticket) -> int:
+    session.add(row)
+    session.flush()
+    return row.id
