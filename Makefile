@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LINTED := agent collector tests protos/generate.py protos/remdiag/*.py $(wildcard benchmarks)
 
 .PHONY: up test lint typecheck pytest proto clean
 
@@ -19,8 +20,8 @@ up: $(STAMP)
 	$(VENV)/bin/remdiag up
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check agent collector tests protos/generate.py benchmarks
-	$(VENV)/bin/ruff format --check agent collector tests protos/generate.py benchmarks
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
