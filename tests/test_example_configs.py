@@ -29,7 +29,7 @@ def test_example_loads_and_documents_defaults(name: str, model: type[LayeredSett
         if line.removeprefix("# ").startswith("["):
             section = line.removeprefix("# ").strip("[]")
         match = TOP_LEVEL_DEFAULT.match(line)
-        if not match or section.startswith("checks") or line.startswith("# database_url = \"post"):
+        if not match or section.startswith("checks") or line.startswith('# database_url = "post'):
             continue
         key, value = next(iter(tomllib.loads(match.group(1)).items()))
         current = getattr(getattr(defaults, section) if section else defaults, key)
