@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import platform
 import socket
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 import psutil
 
-from agent.facts import network
+from agent.facts import reachability
+from agent.facts.hardware.live import LiveHardware
 from agent.facts.models import (
     CpuFacts,
     DisksFacts,
@@ -23,6 +27,9 @@ from agent.facts.models import (
     Unavailable,
     UptimeFacts,
 )
+from agent.facts.network.live import LiveNetwork
+from agent.facts.security.live import LiveSecurity
+from agent.facts.software.live import LiveSoftware
 
 # psutil raises its own errors (AccessDenied, ...) besides OSError; RuntimeError covers its
 # "not supported on this platform" paths.
@@ -58,18 +65,26 @@ def _owning_partition(path: str, partitions: Sequence[_Partition]) -> _Partition
     return best
 
 
-class LiveFacts:
+class LiveFacts(LiveHardware, LiveSoftware, LiveNetwork, LiveSecurity):
     """Facts about this machine, read when asked. Cheap to keep; keep one per agent.
 
+    `state_dir` keeps what some facts remember across runs (disk growth history, ...);
     `gateway_tcp_ports` are tried when ICMP sockets are not permitted.
     """
 
-    def __init__(self, *, gateway_tcp_ports: Sequence[int] = network.DEFAULT_TCP_PORTS) -> None:
+    def __init__(
+        self,
+        *,
+        state_dir: Path | None = None,
+        gateway_tcp_ports: Sequence[int] = reachability.DEFAULT_TCP_PORTS,
+    ) -> None:
+        self.state_dir = state_dir
         self._gateway_tcp_ports = tuple(gateway_tcp_ports)
         # cpu_percent(interval=None) measures since its previous call and answers 0.0 the first
         # time; getloadavg() on Windows starts its sampler on first use. Prime both now.
         try:
             psutil.cpu_percent(interval=None)
+            psutil.cpu_percent(interval=None, percpu=True)
             psutil.getloadavg()
         except _GATHER_ERRORS:
             pass  # cpu() reports it
@@ -84,7 +99,17 @@ class LiveFacts:
             return Unavailable(f"cannot read CPU use: {_why(exc)}")
         if not logical:
             return Unavailable("cannot count the CPU cores")
-        return CpuFacts(logical, physical, percent, load_1m, load_5m, load_15m)
+        return CpuFacts(
+            logical,
+            physical,
+            percent,
+            load_1m,
+            load_5m,
+            load_15m,
+            model=cpu_model(),
+            frequency_mhz=_frequency_mhz(),
+            per_core_percent=tuple(psutil.cpu_percent(interval=None, percpu=True)),
+        )
 
     def memory(self) -> MemoryFacts | Unavailable:
         try:
@@ -136,11 +161,13 @@ class LiveFacts:
         try:
             stats = psutil.net_if_stats()
             addrs = psutil.net_if_addrs()
+            counters = psutil.net_io_counters(pernic=True)
         except _GATHER_ERRORS as exc:
             return Unavailable(f"cannot list network interfaces: {_why(exc)}")
         found = []
         for name in sorted(stats.keys() | addrs.keys()):
             stat = stats.get(name)
+            io = counters.get(name)
             addresses = tuple(
                 a.address
                 for a in addrs.get(name, ())
@@ -153,26 +180,37 @@ class LiveFacts:
                     speed_mbps=stat.speed if stat else 0,
                     mtu=stat.mtu if stat else 0,
                     addresses=addresses,
+                    errors_in=io.errin if io else 0,
+                    errors_out=io.errout if io else 0,
+                    drops_in=io.dropin if io else 0,
+                    drops_out=io.dropout if io else 0,
+                    bytes_sent=io.bytes_sent if io else 0,
+                    bytes_recv=io.bytes_recv if io else 0,
                 )
             )
         return InterfacesFacts(tuple(found))
 
     def dns(self, names: Sequence[str], timeout_s: float) -> DnsFacts | Unavailable:
-        return network.resolve(names, timeout_s)
+        return reachability.resolve(names, timeout_s)
 
     def gateway(
         self, target: str | None, probes: int, timeout_s: float
     ) -> GatewayFacts | Unavailable:
         if target is None:
-            found = network.default_gateway()
+            found = reachability.default_gateway()
             if isinstance(found, Unavailable):
                 return found
             target = found
-        return network.probe(target, probes, timeout_s, self._gateway_tcp_ports)
+        return reachability.probe(target, probes, timeout_s, self._gateway_tcp_ports)
 
 
 def _filesystem(path: str, part: _Partition | None) -> FilesystemFacts:
     usage = psutil.disk_usage(path)
+    inodes_total: int | None = None
+    inodes_free: int | None = None
+    if hasattr(os, "statvfs"):
+        vfs = os.statvfs(path)
+        inodes_total, inodes_free = (vfs.f_files, vfs.f_ffree) if vfs.f_files else (None, None)
     return FilesystemFacts(
         path=path,
         mountpoint=part.mountpoint if part else "",
@@ -181,4 +219,28 @@ def _filesystem(path: str, part: _Partition | None) -> FilesystemFacts:
         total_bytes=usage.total,
         free_bytes=usage.free,
         used_percent=usage.percent,
+        inodes_total=inodes_total,
+        inodes_free=inodes_free,
     )
+
+
+@functools.cache
+def cpu_model() -> str:
+    """The CPU's marketing name: /proc/cpuinfo on Linux, the platform module elsewhere."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Hardware", "Processor"):
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _frequency_mhz() -> float | None:
+    try:
+        freq = psutil.cpu_freq()
+    except (*_GATHER_ERRORS, NotImplementedError):
+        return None
+    return float(freq.current) if freq else None

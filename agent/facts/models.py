@@ -22,6 +22,9 @@ class CpuFacts:
     load_5m: float
     load_15m: float
     """Load averages (run-queue length); psutil emulates them where the OS has none."""
+    model: str = ""
+    frequency_mhz: float | None = None
+    per_core_percent: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,15 @@ class FilesystemFacts:
     total_bytes: int
     free_bytes: int
     used_percent: float
+    inodes_total: int | None = None
+    """None where the filesystem has no inode table to report (FAT, NTFS, btrfs shows 0)."""
+    inodes_free: int | None = None
+
+    @property
+    def inodes_used_percent(self) -> float | None:
+        if not self.inodes_total or self.inodes_free is None:
+            return None
+        return 100.0 * (self.inodes_total - self.inodes_free) / self.inodes_total
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,12 @@ class InterfaceFacts:
     speed_mbps: int
     mtu: int
     addresses: tuple[str, ...]
+    errors_in: int = 0
+    errors_out: int = 0
+    drops_in: int = 0
+    drops_out: int = 0
+    bytes_sent: int = 0
+    bytes_recv: int = 0
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from agent.facts.hardware.source import HardwareSource
 from agent.facts.models import (
     CpuFacts,
     DisksFacts,
@@ -15,9 +16,12 @@ from agent.facts.models import (
     Unavailable,
     UptimeFacts,
 )
+from agent.facts.network.source import NetworkSource
+from agent.facts.security.source import SecuritySource
+from agent.facts.software.source import SoftwareSource
 
 
-class FactSource(Protocol):
+class CoreSource(Protocol):
     def cpu(self) -> CpuFacts | Unavailable: ...
 
     def memory(self) -> MemoryFacts | Unavailable: ...
@@ -39,3 +43,9 @@ class FactSource(Protocol):
     ) -> GatewayFacts | Unavailable:
         """Probe `target`, or the default gateway when None."""
         ...
+
+
+class FactSource(
+    CoreSource, HardwareSource, SoftwareSource, NetworkSource, SecuritySource, Protocol
+):
+    """Everything a check may ask about the machine; each domain declares its own part."""

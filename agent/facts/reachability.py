@@ -1,4 +1,4 @@
-"""Network facts from the OS: name resolution, the default gateway, and reachability probes.
+"""Reachability facts: DNS lookups, the default gateway, ICMP and TCP probes.
 
 Everything here sends real traffic or reads OS tables; callers (LiveFacts) pick the targets.
 """

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from agent.facts import network
+from agent.facts import reachability
 from agent.facts.models import GatewayFacts, Unavailable
 
 HEADER = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
@@ -28,12 +28,12 @@ RECORDED_ROUTES = (
 
 
 def test_parse_proc_net_route_finds_the_default_gateway() -> None:
-    assert network.parse_proc_net_route(RECORDED_ROUTES, "little") == "192.0.2.1"
+    assert reachability.parse_proc_net_route(RECORDED_ROUTES, "little") == "192.0.2.1"
 
 
 def test_parse_proc_net_route_on_a_big_endian_machine() -> None:
     text = HEADER + route("eth0", "00000000", "C0000201", "0003")
-    assert network.parse_proc_net_route(text, "big") == "192.0.2.1"
+    assert reachability.parse_proc_net_route(text, "big") == "192.0.2.1"
 
 
 def test_parse_proc_net_route_prefers_the_lowest_metric() -> None:
@@ -42,7 +42,7 @@ def test_parse_proc_net_route_prefers_the_lowest_metric() -> None:
         + route("wlan0", "00000000", "0102A8C0", "0003", metric=600)
         + route("eth0", "00000000", "FE0A000A", "0003", metric=100)
     )
-    assert network.parse_proc_net_route(text, "little") == "10.0.10.254"
+    assert reachability.parse_proc_net_route(text, "little") == "10.0.10.254"
 
 
 @pytest.mark.parametrize(
@@ -57,18 +57,18 @@ def test_parse_proc_net_route_prefers_the_lowest_metric() -> None:
     ],
 )
 def test_parse_proc_net_route_without_a_usable_default(text: str) -> None:
-    assert network.parse_proc_net_route(text, "little") is None
+    assert reachability.parse_proc_net_route(text, "little") is None
 
 
 def test_icmp_checksum_matches_rfc_1071() -> None:
-    assert network.icmp_checksum(bytes.fromhex("0001f203f4f5f6f7")) == 0x220D
+    assert reachability.icmp_checksum(bytes.fromhex("0001f203f4f5f6f7")) == 0x220D
 
 
 def test_echo_request_carries_a_valid_checksum() -> None:
-    packet = network.echo_request(socket.AF_INET, 0x1234, 7, b"abc")
+    packet = reachability.echo_request(socket.AF_INET, 0x1234, 7, b"abc")
     assert packet[0] == 8 and packet[1] == 0
     assert struct.unpack("!HH", packet[4:8]) == (0x1234, 7)
-    assert network.icmp_checksum(packet) == 0  # a packet with its checksum sums to zero
+    assert reachability.icmp_checksum(packet) == 0  # a packet with its checksum sums to zero
 
 
 @pytest.fixture
@@ -89,23 +89,23 @@ def listening_port() -> Iterator[int]:
 
 
 def test_tcp_probe_counts_a_refused_connection_as_an_answer(closed_port: int) -> None:
-    facts = network.tcp_probe(socket.AF_INET, "127.0.0.1", 3, 1.0, [closed_port])
+    facts = reachability.tcp_probe(socket.AF_INET, "127.0.0.1", 3, 1.0, [closed_port])
     assert facts == GatewayFacts("127.0.0.1", f"tcp:{closed_port}", 3, 3, facts.rtt_ms)
     assert len(facts.rtt_ms) == 3
 
 
 def test_tcp_probe_counts_an_accepted_connection_as_an_answer(listening_port: int) -> None:
-    facts = network.tcp_probe(socket.AF_INET, "127.0.0.1", 2, 1.0, [listening_port])
+    facts = reachability.tcp_probe(socket.AF_INET, "127.0.0.1", 2, 1.0, [listening_port])
     assert (facts.method, facts.received) == (f"tcp:{listening_port}", 2)
 
 
 def test_tcp_answer_tries_every_port(closed_port: int, listening_port: int) -> None:
-    port = network.tcp_answer(socket.AF_INET, "127.0.0.1", [closed_port, listening_port], 1.0)
+    port = reachability.tcp_answer(socket.AF_INET, "127.0.0.1", [closed_port, listening_port], 1.0)
     assert port in (closed_port, listening_port)
 
 
 def test_icmp_probe_answers_on_loopback_when_permitted() -> None:
-    facts = network.icmp_probe(socket.AF_INET, "127.0.0.1", 2, 1.0)
+    facts = reachability.icmp_probe(socket.AF_INET, "127.0.0.1", 2, 1.0)
     if facts is None:
         pytest.skip("this machine permits neither ping sockets nor raw sockets")
     assert (facts.method, facts.sent, facts.received) == ("icmp", 2, 2)
@@ -113,7 +113,7 @@ def test_icmp_probe_answers_on_loopback_when_permitted() -> None:
 
 def test_probe_reaches_loopback_by_name_or_address() -> None:
     for target in ("127.0.0.1", "localhost"):
-        facts = network.probe(target, 1, 1.0)
+        facts = reachability.probe(target, 1, 1.0)
         assert isinstance(facts, GatewayFacts), facts
         assert facts.received == 1
 
@@ -124,25 +124,25 @@ def test_probe_reaches_ipv6_loopback() -> None:
             sock.bind(("::1", 0))
     except OSError:
         pytest.skip("no IPv6 loopback here")
-    facts = network.probe("::1", 1, 1.0)
+    facts = reachability.probe("::1", 1, 1.0)
     assert isinstance(facts, GatewayFacts), facts
     assert (facts.target, facts.received) == ("::1", 1)
 
 
 def test_resolve_localhost() -> None:
-    (lookup,) = network.resolve(["localhost"], 2.0).lookups
+    (lookup,) = reachability.resolve(["localhost"], 2.0).lookups
     assert lookup.error is None and lookup.addresses
 
 
 def test_resolve_nothing() -> None:
-    assert network.resolve([], 2.0).lookups == ()
+    assert reachability.resolve([], 2.0).lookups == ()
 
 
 def test_resolve_reports_why_a_name_failed() -> None:
     def refuse(name: str) -> tuple[str, ...]:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
-    (lookup,) = network.resolve(["nowhere.invalid"], 2.0, resolver=refuse).lookups
+    (lookup,) = reachability.resolve(["nowhere.invalid"], 2.0, resolver=refuse).lookups
     assert (lookup.addresses, lookup.error) == ((), "Name or service not known")
 
 
@@ -154,7 +154,7 @@ def test_resolve_gives_up_on_a_stuck_lookup() -> None:
         return ("192.0.2.1",)
 
     try:
-        facts = network.resolve(["slow.example", "localhost"], 0.2, resolver=stuck)
+        facts = reachability.resolve(["slow.example", "localhost"], 0.2, resolver=stuck)
     finally:
         release.set()
     assert [lookup.error for lookup in facts.lookups] == ["timed out after 0.2s"] * 2
@@ -163,6 +163,6 @@ def test_resolve_gives_up_on_a_stuck_lookup() -> None:
 def test_probe_of_an_unresolvable_target_is_unavailable() -> None:
     # A 64-character label fails Python's IDNA encoding, before any query leaves the machine.
     target = "a" * 64 + ".invalid"
-    facts = network.probe(target, 1, 1.0)
+    facts = reachability.probe(target, 1, 1.0)
     assert isinstance(facts, Unavailable)
     assert facts.reason.startswith(f"cannot resolve {target}: ")

@@ -1,0 +1,1 @@
+"""Hardware facts beyond CPU, memory and filesystems: disk I/O, SMART, battery, sensors."""

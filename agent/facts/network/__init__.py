@@ -1,0 +1,1 @@
+"""Network facts beyond reachability: DNS servers, Wi-Fi signal, listening ports."""

@@ -1,0 +1,1 @@
+"""Security facts: firewall, antivirus, disk encryption, TLS certificate expiry."""

@@ -1,0 +1,1 @@
+"""Software facts: OS, reboot, packages, updates, processes, services, time sync, logs."""
