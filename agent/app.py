@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import json
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +16,7 @@ from agent.config import AgentSettings
 from agent.facts.live import LiveFacts
 from agent.facts.machine import machine_facts
 from agent.facts.source import FactSource
+from agent.inventory import InventoryTracker
 from agent.outbox import Outbox
 from agent.plan import Plan, PlannedCheck, PolicyEntry, build_plan
 from agent.runner import run_check
@@ -55,11 +54,12 @@ class Agent:
                 max_unacked_batches=settings.max_unacked_batches,
                 reconnect_initial_seconds=settings.reconnect_initial_seconds,
                 reconnect_max_seconds=settings.reconnect_max_seconds,
+                inventory_interval_seconds=settings.inventory_interval_seconds,
             ),
             self.machine,
             self.outbox,
             on_policy=self._on_policy_message,
-            inventory=self.inventory,
+            inventory=InventoryTracker(self.inventory_sections),
         )
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._scheduled: dict[str, PlannedCheck] = {}
@@ -93,8 +93,9 @@ class Agent:
         )
         return self.apply_policy(self._policy)
 
-    def inventory(self) -> dict[str, Any]:
-        facts: dict[str, Any] = {
+    def inventory_sections(self) -> dict[str, Any]:
+        """The inventory by section, as facts; agent/inventory.py turns it into JSON."""
+        return {
             "machine": self.machine,
             "cpu": self.source.cpu(),
             "memory": self.source.memory(),
@@ -102,8 +103,6 @@ class Agent:
             "interfaces": self.source.interfaces(),
             "uptime": self.source.uptime(),
         }
-        # Through JSON so tuples become lists, as google.protobuf.Struct wants.
-        return dict(json.loads(json.dumps({k: dataclasses.asdict(v) for k, v in facts.items()})))
 
     def _on_policy_message(self, message: common_pb2.Policy) -> None:
         self.apply_policy(convert.policy_entries(message))

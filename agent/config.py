@@ -44,6 +44,8 @@ class AgentSettings(LayeredSettings):
     """Results kept while the collector is away; the oldest are dropped past this."""
     reconnect_initial_seconds: float = Field(1.0, gt=0, le=60)
     reconnect_max_seconds: float = Field(60.0, gt=0, le=3600)
+    inventory_interval_seconds: float = Field(900.0, ge=10, le=7 * 24 * 3600)
+    """How often the inventory is gathered again; only changed sections are sent."""
     checks: dict[str, CheckSettings] = Field(default_factory=dict)
     """Per check id, e.g. [checks."disk.free_space"] thresholds = { paths = ["/"] }."""
 

@@ -50,13 +50,22 @@ def batch_message(batch: Batch) -> agent_pb2.AgentMessage:
     )
 
 
-def inventory_message(sequence: int, facts: dict[str, Any]) -> agent_pb2.AgentMessage:
+def inventory_message(
+    sequence: int,
+    sections: dict[str, Any],
+    *,
+    full: bool = False,
+    removed: tuple[str, ...] = (),
+) -> agent_pb2.AgentMessage:
     body = Struct()
-    body.update(facts)
+    body.update(sections)
     collected = Timestamp()
     collected.GetCurrentTime()
     return agent_pb2.AgentMessage(
-        sequence=sequence, inventory=agent_pb2.Inventory(collected_at=collected, facts=body)
+        sequence=sequence,
+        inventory=agent_pb2.Inventory(
+            collected_at=collected, facts=body, full=full, removed_sections=list(removed)
+        ),
     )
 
 

@@ -19,6 +19,7 @@ import grpc
 from agent import __version__, convert
 from agent.facts.machine import MachineFacts
 from agent.identity import Identity, forget_identity, load_identity, save_identity
+from agent.inventory import InventoryTracker
 from agent.outbox import Outbox
 from remdiag.v1 import agent_pb2, agent_pb2_grpc, common_pb2
 
@@ -44,6 +45,7 @@ class TransportSettings:
     max_unacked_batches: int = 8
     reconnect_initial_seconds: float = 1.0
     reconnect_max_seconds: float = 60.0
+    inventory_interval_seconds: float = 900.0
 
 
 def backoff_delay(attempt: int, initial: float, maximum: float, rng: random.Random) -> float:
@@ -58,7 +60,7 @@ class Transport:
         machine: MachineFacts,
         outbox: Outbox,
         on_policy: Callable[[common_pb2.Policy], None],
-        inventory: Callable[[], dict[str, Any]],
+        inventory: InventoryTracker,
         rng: random.Random | None = None,
     ) -> None:
         self._settings = settings
@@ -162,8 +164,10 @@ class Transport:
         resend = self._outbox.resume(welcome.last_acked_sequence)
         for batch in resend:
             await call.write(convert.batch_message(batch))
-        inventory = await asyncio.to_thread(self._inventory)
-        await call.write(convert.inventory_message(self._outbox.reserve_sequence(), inventory))
+        inventory = await asyncio.to_thread(self._inventory.full)
+        await call.write(
+            convert.inventory_message(self._outbox.reserve_sequence(), inventory, full=True)
+        )
         log.info(
             "connected to %s as %s (resent %d batches)",
             self._settings.collector,
@@ -201,8 +205,9 @@ class Transport:
     async def _write(self, call: Any) -> None:
         loop = asyncio.get_running_loop()
         next_heartbeat = loop.time() + self.heartbeat_interval
+        next_inventory = loop.time() + self._settings.inventory_interval_seconds
         while True:
-            timeout = max(0.0, next_heartbeat - loop.time())
+            timeout = max(0.0, min(next_heartbeat, next_inventory) - loop.time())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
             self._wake.clear()
@@ -210,6 +215,15 @@ class Transport:
                 # Let a few more results join the batch.
                 await asyncio.sleep(self._settings.batch_max_delay_seconds)
             await self._flush(call)
+            if loop.time() >= next_inventory:
+                diff = await asyncio.to_thread(self._inventory.diff)
+                if diff is not None:
+                    await call.write(
+                        convert.inventory_message(
+                            self._outbox.reserve_sequence(), diff.changed, removed=diff.removed
+                        )
+                    )
+                next_inventory = loop.time() + self._settings.inventory_interval_seconds
             if loop.time() >= next_heartbeat:
                 await call.write(convert.heartbeat_message(len(self._outbox)))
                 next_heartbeat = loop.time() + self.heartbeat_interval

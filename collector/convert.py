@@ -10,7 +10,7 @@ from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from collector.desk import TicketDetail, TicketRow
-from collector.fleet import AgentView, MachineInfo
+from collector.fleet import AgentView, InventoryUpdate, MachineInfo
 from collector.ingest import IncomingResult
 from collector.store.models import CheckResult, CheckState
 from remdiag.v1 import agent_pb2, common_pb2, console_pb2
@@ -44,6 +44,14 @@ def dict_to_struct(value: dict[str, Any]) -> Struct:
     out = Struct()
     out.update(value)
     return out
+
+
+def inventory_update(inventory: agent_pb2.Inventory) -> InventoryUpdate:
+    return InventoryUpdate(
+        sections=struct_to_dict(inventory.facts),
+        full=inventory.full,
+        removed=tuple(s[:MAX_CHECK_ID] for s in inventory.removed_sections),
+    )
 
 
 def machine_info(machine: agent_pb2.MachineIdentity, agent_version: str) -> MachineInfo:

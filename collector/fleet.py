@@ -92,16 +92,28 @@ def heartbeat(session: Session, agent_id: str, now: datetime) -> None:
     session.execute(update(Agent).where(Agent.id == agent_id).values(last_seen_at=now))
 
 
+@dataclass(frozen=True)
+class InventoryUpdate:
+    sections: dict[str, Any]
+    full: bool
+    """Whole inventory (replaces) or changed sections only (merged)."""
+    removed: tuple[str, ...] = ()
+
+
 def store_inventory(
-    session: Session, agent_id: str, sequence: int, facts: dict[str, Any], now: datetime
+    session: Session, agent_id: str, sequence: int, update: InventoryUpdate, now: datetime
 ) -> int:
-    """Keep the latest inventory, once per sequence; return the sequence acked through."""
+    """Apply an inventory or a diff, once per sequence; return the sequence acked through."""
     agent = session.get(Agent, agent_id, with_for_update=True)
     if agent is None:
         raise LookupError(agent_id)
     agent.last_seen_at = now
     if sequence > agent.last_sequence:
-        agent.inventory = facts
+        merged = {} if update.full else dict(agent.inventory or {})
+        merged.update(update.sections)
+        for section in update.removed:
+            merged.pop(section, None)
+        agent.inventory = merged  # a new object, so the JSON column sees the change
         agent.inventory_at = now
         agent.last_sequence = sequence
     return agent.last_sequence

@@ -114,9 +114,9 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{kind} without a sequence")
         sequence = message.sequence
         if kind == "inventory":
-            facts = convert.struct_to_dict(message.inventory.facts)
+            update = convert.inventory_update(message.inventory)
             acked = await self._store.run(
-                lambda s: fleet.store_inventory(s, agent_id, sequence, facts, now)
+                lambda s: fleet.store_inventory(s, agent_id, sequence, update, now)
             )
             return _ack(acked)
         if len(message.results.results) > MAX_BATCH:

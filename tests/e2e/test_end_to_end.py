@@ -15,6 +15,7 @@ from agent.app import Agent
 from agent.config import AgentSettings
 from collector.config import CollectorSettings, TicketSettings
 from collector.server import Collector, serve
+from collector.store.models import Agent as AgentRow
 from collector.store.models import CheckResult, Ticket, TicketEvent
 from remdiag.vocabulary import CheckStatus, TicketState
 from tests.support import LOOPBACK_CHECKS, eventually
@@ -95,6 +96,11 @@ async def test_failing_check_opens_one_ticket_and_passing_resolves_it(
         opened = await eventually(lambda: asyncio.to_thread(disk_tickets), "a disk ticket")
         assert len(opened) == 1
         assert disk_results(CheckStatus.CRITICAL) >= FAILS_BEFORE_TICKET
+        # The inventory came with the connection.
+        inventory = store.call(lambda s: s.get(AgentRow, opened[0].agent_id).inventory)  # type: ignore[union-attr]
+        assert inventory is not None
+        assert {"machine", "cpu", "memory", "disks", "interfaces"} <= set(inventory)
+        assert inventory["machine"]["hostname"] == agent.machine.hostname
 
         # Keep failing: the same ticket counts the failures, no second one opens.
         await eventually(

@@ -177,23 +177,40 @@ Global___Hello: _TypeAlias = Hello  # noqa: Y015
 
 @_typing.final
 class Inventory(_message.Message):
+    """What the machine is: hardware, software, network and security facts by section.
+    Sent whole on connect; afterwards only the sections that changed.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     COLLECTED_AT_FIELD_NUMBER: _builtins.int
     FACTS_FIELD_NUMBER: _builtins.int
+    FULL_FIELD_NUMBER: _builtins.int
+    REMOVED_SECTIONS_FIELD_NUMBER: _builtins.int
+    full: _builtins.bool
     @_builtins.property
     def collected_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
-    def facts(self) -> _struct_pb2.Struct: ...
+    def facts(self) -> _struct_pb2.Struct:
+        """Sections by name ("cpu", "disks", "software", ...): all of them when full,
+        otherwise only those that changed, each replacing the collector's copy whole.
+        """
+
+    @_builtins.property
+    def removed_sections(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Sections the machine no longer reports (only when not full)."""
+
     def __init__(
         self,
         *,
         collected_at: _timestamp_pb2.Timestamp | None = ...,
         facts: _struct_pb2.Struct | None = ...,
+        full: _builtins.bool = ...,
+        removed_sections: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["collected_at", b"collected_at", "facts", b"facts"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["collected_at", b"collected_at", "facts", b"facts"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collected_at", b"collected_at", "facts", b"facts", "full", b"full", "removed_sections", b"removed_sections"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
