@@ -14,6 +14,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from agent import __version__
 from agent.app import Agent, implied_thresholds
@@ -23,13 +24,13 @@ from agent.facts.live import LiveFacts
 from agent.plan import build_plan
 from agent.runner import CheckRun, run_check
 from remdiag.configfile import ConfigError, load_settings
-from remdiag.vocabulary import CheckStatus
+from remdiag.vocabulary import Category, CheckStatus
 
-STATUS_STYLE = {
-    CheckStatus.OK: "green",
-    CheckStatus.WARNING: "yellow",
-    CheckStatus.CRITICAL: "bold red",
-    CheckStatus.UNKNOWN: "magenta",
+STATUS_MARK = {
+    CheckStatus.OK: ("✔", "green"),
+    CheckStatus.WARNING: ("▲", "yellow"),
+    CheckStatus.CRITICAL: ("✖", "bold red"),
+    CheckStatus.UNKNOWN: ("?", "magenta"),
 }
 
 config_option = click.option(
@@ -86,27 +87,76 @@ def run(config_path: Path | None, collector: str | None, state_dir: Path | None)
 @main.command()
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def check(config_path: Path | None, as_json: bool) -> None:
-    """Run every check once on this machine and show the results."""
+@click.option(
+    "--category",
+    "categories",
+    multiple=True,
+    type=click.Choice([c.label for c in Category]),
+    help="Only checks of this category (repeatable).",
+)
+@click.option(
+    "--check",
+    "check_ids",
+    multiple=True,
+    metavar="ID",
+    help="Only this check, e.g. disk.free_space (repeatable).",
+)
+def check(
+    config_path: Path | None,
+    as_json: bool,
+    categories: tuple[str, ...],
+    check_ids: tuple[str, ...],
+) -> None:
+    """Run every check once on this machine and show the results by category."""
     settings = load_config(config_path)
+    unknown = sorted(set(check_ids) - set(CHECKS))
+    if unknown:
+        click.echo(
+            f"remdiag-agent: unknown check {', '.join(unknown)} "
+            f"(known: {', '.join(sorted(CHECKS))})",
+            err=True,
+        )
+        sys.exit(2)
     plan = build_plan(CHECKS, settings.checks, None, implied_thresholds(settings))
-    source = LiveFacts()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(plan.checks) or 1) as pool:
-        runs = list(pool.map(lambda p: run_check(p, source), plan.checks))
+    chosen = [
+        p
+        for p in plan.checks
+        if (not categories or p.check.category.label in categories)
+        and (not check_ids or p.check.id in check_ids)
+    ]
+    source = LiveFacts(state_dir=settings.state_dir)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, len(chosen) or 1)) as pool:
+        runs = list(pool.map(lambda p: run_check(p, source), chosen))
     if as_json:
         click.echo(json.dumps([_as_dict(r) for r in runs], indent=2))
         return
-    table = Table(title="remdiag: this machine's health")
-    for column in ("check", "category", "status", "summary"):
-        table.add_column(column)
-    for r in runs:
-        style = STATUS_STYLE[r.status]
-        table.add_row(r.check_id, r.category.label, f"[{style}]{r.status.label}[/]", r.summary)
-    console = Console()
-    console.print(table)
-    for r in runs:
-        if r.remediation:
-            console.print(f"[bold]{r.check_id}[/]: {r.remediation}")
+    show_report(runs, Console())
+
+
+def show_report(runs: list[CheckRun], console: Console) -> None:
+    """The checks grouped by category, a mark per status, and what to try for each problem."""
+    for category in Category:
+        group = sorted((r for r in runs if r.category is category), key=lambda r: r.check_id)
+        if not group:
+            continue
+        table = Table(title=category.label.capitalize(), title_justify="left", expand=False)
+        table.add_column("", width=1)
+        table.add_column("check")
+        table.add_column("status")
+        table.add_column("summary")
+        for r in group:
+            mark, style = STATUS_MARK[r.status]
+            table.add_row(
+                Text(mark, style=style), r.check_id, Text(r.status.label, style=style), r.summary
+            )
+        console.print(table)
+    problems = [r for r in runs if r.remediation]
+    if problems:
+        console.print("[bold]What to try[/]")
+        for r in problems:
+            console.print(f"  [bold]{r.check_id}[/]: {r.remediation}")
+    counts = {s: sum(1 for r in runs if r.status is s) for s in CheckStatus}
+    console.print(", ".join(f"{n} {s.label}" for s, n in counts.items() if n) or "no checks run")
 
 
 def _as_dict(r: CheckRun) -> dict[str, Any]:

@@ -44,3 +44,31 @@ def test_check_table_is_readable(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     for check_id in CHECKS:
         assert check_id in result.output
+
+
+def test_check_narrows_by_category_and_id(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["check", "--json", "--config", config(tmp_path), "--category", "network"]
+    )
+    assert result.exit_code == 0, result.output
+    runs = json.loads(result.output)
+    assert runs and {r["category"] for r in runs} == {"network"}
+
+    result = CliRunner().invoke(
+        main, ["check", "--json", "--config", config(tmp_path), "--check", "disk.free_space"]
+    )
+    assert [r["check_id"] for r in json.loads(result.output)] == ["disk.free_space"]
+
+
+def test_check_refuses_an_unknown_id(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["check", "--config", config(tmp_path), "--check", "nope"])
+    assert result.exit_code == 2
+    assert "unknown check nope" in result.output
+
+
+def test_table_groups_by_category_with_marks(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["check", "--config", config(tmp_path)])
+    assert result.exit_code == 0, result.output
+    for heading in ("Hardware", "Network"):
+        assert heading in result.output
+    assert "✔" in result.output
