@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-LINTED := agent collector tests protos/generate.py protos/remdiag/*.py $(wildcard benchmarks)
+LINTED := agent collector tests benchmarks protos/generate.py protos/remdiag/*.py
 
 .PHONY: up test lint typecheck pytest proto clean
 

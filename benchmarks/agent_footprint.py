@@ -1,0 +1,170 @@
+"""One agent's footprint: CPU time of a full cycle of every check, steady RSS, average CPU%.
+
+    .venv/bin/python -m benchmarks.agent_footprint [--cycles 20] [--minutes 10]
+
+Part 1 runs every registered check in this process, `--cycles` times after one warm-up
+cycle, and reports the CPU time (this process's threads plus any child processes such as
+smartctl) per cycle. Part 2 starts a collector and a real `remdiag-agent run` as separate
+processes with the default schedule and samples the agent's RSS and CPU for `--minutes`.
+Network checks are aimed at loopback: the benchmark sends no traffic off this machine.
+Targets (issue 4): a full cycle <= 150 ms CPU; steady RSS <= 45 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from agent.checks.registry import CHECKS
+from agent.config import AgentSettings
+from agent.facts.live import LiveFacts
+from agent.plan import build_plan
+from agent.runner import run_check
+from remdiag.configfile import load_settings
+
+LOOPBACK_AGENT_CONFIG = """
+[checks."network.gateway"]
+thresholds = { target = "127.0.0.1" }
+[checks."network.dns"]
+thresholds = { names = ["localhost"] }
+"""
+CYCLE_TARGET_MS = 150.0
+RSS_TARGET_MB = 45.0
+
+
+def cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def full_cycle_cpu_ms(config: Path, state_dir: Path, cycles: int) -> list[float]:
+    settings = load_settings(AgentSettings, config)
+    plan = build_plan(CHECKS, settings.checks)
+    source = LiveFacts(state_dir=state_dir)
+    for planned in plan.checks:  # warm-up: imports, caches, first samples
+        run_check(planned, source)
+    samples = []
+    for _ in range(cycles):
+        before = cpu_seconds()
+        for planned in plan.checks:
+            run_check(planned, source)
+        samples.append((cpu_seconds() - before) * 1000)
+    return samples
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def steady_agent(config: Path, workdir: Path, minutes: float) -> tuple[float, float, float]:
+    """(median RSS MB after start-up, max RSS MB, average CPU % of one core) of a real agent."""
+    port = free_port()
+    bin_dir = Path(sys.executable).parent
+    collector = subprocess.Popen(
+        [
+            str(bin_dir / "remdiag"),
+            "collector",
+            "serve",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--database-url",
+            f"sqlite:///{workdir / 'collector.db'}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    agent = subprocess.Popen(
+        [
+            str(bin_dir / "remdiag-agent"),
+            "run",
+            "--config",
+            str(config),
+            "--collector",
+            f"127.0.0.1:{port}",
+            "--state-dir",
+            str(workdir / "agent"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        process = psutil.Process(agent.pid)
+        time.sleep(15)  # start-up: imports, enrollment, the first run of every check
+        start_cpu = process.cpu_times()
+        start = time.monotonic()
+        rss: list[float] = []
+        deadline = start + minutes * 60
+        while time.monotonic() < deadline:
+            rss.append(process.memory_info().rss / 1e6)
+            remaining = deadline - time.monotonic()
+            print(
+                f"\r  sampling agent pid {agent.pid}: {remaining:5.0f} s left, "
+                f"RSS {rss[-1]:.1f} MB",
+                end="",
+                flush=True,
+            )
+            time.sleep(min(5.0, max(0.0, remaining)))
+        end_cpu = process.cpu_times()
+        elapsed = time.monotonic() - start
+        print()
+        used = sum(end_cpu[:4]) - sum(start_cpu[:4])  # user, system, children user/system
+        return statistics.median(rss), max(rss), 100 * used / elapsed
+    finally:
+        for child in (agent, collector):
+            child.send_signal(signal.SIGINT)
+        for child in (agent, collector):
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cycles", type=int, default=20, help="measured full cycles")
+    parser.add_argument("--minutes", type=float, default=10.0, help="steady-state window")
+    args = parser.parse_args()
+    print(
+        f"machine: {platform.node()}, {os.cpu_count()} cores, "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        config = workdir / "agent.toml"
+        config.write_text(LOOPBACK_AGENT_CONFIG, encoding="utf-8")
+        print(f"checks: {len(CHECKS)}")
+        samples = full_cycle_cpu_ms(config, workdir / "state", args.cycles)
+        cycle = statistics.median(samples)
+        print(
+            f"full cycle CPU: median {cycle:.1f} ms, max {max(samples):.1f} ms "
+            f"over {len(samples)} cycles (target <= {CYCLE_TARGET_MS:.0f} ms): "
+            f"{'PASS' if cycle <= CYCLE_TARGET_MS else 'FAIL'}"
+        )
+        if args.minutes > 0:
+            rss, rss_max, cpu = steady_agent(config, workdir, args.minutes)
+            print(
+                f"steady RSS: median {rss:.1f} MB, max {rss_max:.1f} MB "
+                f"(target <= {RSS_TARGET_MB:.0f} MB): "
+                f"{'PASS' if rss_max <= RSS_TARGET_MB else 'FAIL'}"
+            )
+            print(f"average CPU at the default schedule: {cpu:.3f}% of one core")
+
+
+if __name__ == "__main__":
+    main()
