@@ -42,6 +42,18 @@ config_option = click.option(
 )
 
 
+def state_dir_problem(state_dir: Path) -> str | None:
+    """Why the agent could not keep its identity in `state_dir`, or None."""
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        probe = state_dir / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        return f"{state_dir} is not a writable directory ({exc.strerror or exc})"
+    return None
+
+
 def load_config(path: Path | None, **overrides: Any) -> AgentSettings:
     try:
         return load_settings(
@@ -72,6 +84,10 @@ def main(verbose: bool) -> None:
 def run(config_path: Path | None, collector: str | None, state_dir: Path | None) -> None:
     """Run checks on schedule and stream results to the collector until stopped."""
     settings = load_config(config_path, collector=collector, state_dir=state_dir)
+    problem = state_dir_problem(settings.state_dir)
+    if problem:
+        click.echo(f"remdiag-agent: invalid option state_dir: {problem}", err=True)
+        sys.exit(2)
     agent = Agent(settings)
     logging.getLogger(__name__).info(
         "remdiag-agent %s on %s: %d checks, collector %s",

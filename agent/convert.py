@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from google.protobuf import json_format
@@ -36,8 +37,9 @@ def result_message(run: CheckRun) -> common_pb2.CheckResult:
     )
     for measured in run.values:
         value = message.values.add(name=measured.name, unit=measured.unit)
-        if isinstance(measured.value, str):
-            value.text = measured.value
+        if isinstance(measured.value, str) or not math.isfinite(measured.value):
+            # Struct and JSON have no infinity or NaN: say it in words instead.
+            value.text = str(measured.value)
         else:
             value.number = float(measured.value)
     return message

@@ -25,6 +25,8 @@ class Outbox:
         self._last_sequence = 0
         self.dropped = 0
         """Results dropped, oldest first, because the outbox was full."""
+        self.rejected = 0
+        """Results the collector refused as invalid."""
 
     @property
     def last_sequence(self) -> int:
@@ -61,6 +63,14 @@ class Outbox:
     def ack(self, through: int) -> None:
         for sequence in [s for s in self._in_flight if s <= through]:
             del self._in_flight[sequence]
+
+    def reject(self, sequence: int) -> int:
+        """Drop an in-flight batch the collector refused; return how many results it held."""
+        batch = self._in_flight.pop(sequence, None)
+        if batch is None:
+            return 0
+        self.rejected += len(batch.results)
+        return len(batch.results)
 
     def resume(self, acked_through: int) -> list[Batch]:
         """After (re)connecting: forget what the collector has, return what to send again.

@@ -33,6 +33,8 @@ CHANNEL_OPTIONS = [
     ("grpc.http2.max_pings_without_data", 0),
 ]
 WELCOME_TIMEOUT_S = 30.0
+# Trailing metadata naming the sequence the collector refused as invalid.
+REJECTED_SEQUENCE_HEADER = "x-remdiag-rejected-sequence"
 
 
 @dataclass(frozen=True)
@@ -90,21 +92,15 @@ class Transport:
                     await self._stream(stub, identity)
                 attempt = 0
             except grpc.aio.AioRpcError as exc:
-                if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
-                    log.warning(
-                        "collector refused our credential (%s): enrolling again", exc.details()
-                    )
-                    forget_identity(self._settings.state_dir)
-                else:
-                    log.warning(
-                        "collector %s: %s: %s",
-                        self._settings.collector,
-                        exc.code().name,
-                        exc.details(),
-                    )
+                self._on_rpc_error(exc)
             except (TimeoutError, ConnectionError) as exc:
                 log.warning("collector %s: %s", self._settings.collector, exc)
+            except Exception:
+                # Whatever went wrong with this connection, the agent must live on and retry.
+                log.exception("connection to %s failed", self._settings.collector)
             finally:
+                if self.connected.is_set():
+                    attempt = 0  # it worked for a while: start backing off afresh
                 self.connected.clear()
             delay = backoff_delay(
                 attempt,
@@ -116,8 +112,26 @@ class Transport:
             log.info("reconnecting in %.1f s", delay)
             await asyncio.sleep(delay)
 
+    def _on_rpc_error(self, exc: grpc.aio.AioRpcError) -> None:
+        code = exc.code()
+        if code == grpc.StatusCode.UNAUTHENTICATED:
+            log.warning("collector refused our credential (%s): enrolling again", exc.details())
+            forget_identity(self._settings.state_dir)
+            return
+        log.warning("collector %s: %s: %s", self._settings.collector, code.name, exc.details())
+        rejected = dict(exc.trailing_metadata() or ()).get(REJECTED_SEQUENCE_HEADER)
+        if code == grpc.StatusCode.INVALID_ARGUMENT and rejected and rejected.isdigit():
+            # Sending it again would be refused again and block everything behind it.
+            dropped = self._outbox.reject(int(rejected))
+            log.error("collector refused batch %s (%d results): dropped", rejected, dropped)
+
     async def _identity(self, stub: agent_pb2_grpc.AgentServiceStub) -> Identity:
-        identity = load_identity(self._settings.state_dir)
+        try:
+            identity = load_identity(self._settings.state_dir)
+        except RuntimeError as exc:
+            log.warning("%s: enrolling again", exc)
+            forget_identity(self._settings.state_dir)
+            identity = None
         if identity is not None:
             return identity
         reply: agent_pb2.EnrollResponse = await stub.Enroll(

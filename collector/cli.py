@@ -76,9 +76,17 @@ def collector() -> None:
 )
 @click.option("--listen", help="HOST:PORT to listen on (env REMDIAG_COLLECTOR_LISTEN).")
 @click.option("--database-url", help="SQLAlchemy URL (env REMDIAG_COLLECTOR_DATABASE_URL).")
-def collector_serve(config_path: Path | None, listen: str | None, database_url: str | None) -> None:
+@click.option(
+    "--insecure",
+    is_flag=True,
+    default=None,
+    help="Allow plaintext beyond loopback (trusted test networks only).",
+)
+def collector_serve(
+    config_path: Path | None, listen: str | None, database_url: str | None, insecure: bool | None
+) -> None:
     """Serve AgentService and ConsoleService until stopped."""
-    overrides = {"listen": listen, "database_url": database_url}
+    overrides = {"listen": listen, "database_url": database_url, "insecure": insecure}
     try:
         settings = load_settings(
             CollectorSettings, config_path, {k: v for k, v in overrides.items() if v}
@@ -89,6 +97,12 @@ def collector_serve(config_path: Path | None, listen: str | None, database_url: 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if settings.listens_beyond_loopback:
+        logging.getLogger("remdiag").warning(
+            "INSECURE: listening on %s without TLS; credentials and results cross the network "
+            "in the clear",
+            settings.listen,
+        )
     with contextlib.suppress(KeyboardInterrupt):
         try:
             asyncio.run(_serve_forever(settings))
@@ -134,7 +148,7 @@ def tickets(address: str, as_json_: bool, open_only: bool, agent_id: str) -> Non
 @main.command()
 @collector_option
 @json_option
-@click.argument("ticket_id", type=click.IntRange(min=1))
+@click.argument("ticket_id", type=click.IntRange(min=1, max=2**63 - 1))
 def ticket(address: str, as_json_: bool, ticket_id: int) -> None:
     """Show one ticket: its timeline and evidence."""
     detail = _console(address, lambda c: c.get_ticket(ticket_id))

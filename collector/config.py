@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from agent.checks.registry import CHECKS
 from collector.engine import TicketRules
 from remdiag.configfile import LayeredSettings
 
@@ -49,6 +51,10 @@ class CollectorSettings(LayeredSettings):
     checks: dict[str, CheckPolicySettings] = Field(default_factory=dict)
     """Policy sent to every agent, by check id (e.g. [checks."disk.free_space"])."""
 
+    insecure: bool = False
+    """Allow listening beyond loopback without TLS. Agents' credentials then cross the
+    network in the clear: for isolated test networks only."""
+
     @field_validator("listen")
     @classmethod
     def _host_port(cls, value: str) -> str:
@@ -56,3 +62,34 @@ class CollectorSettings(LayeredSettings):
         if not sep or not host or not port.isdigit() or int(port) > 65535:
             raise ValueError(f"expected HOST:PORT, got {value!r}")
         return value
+
+    @property
+    def listens_beyond_loopback(self) -> bool:
+        host = self.listen.rpartition(":")[0].strip("[]")
+        if host == "localhost":
+            return False
+        try:
+            return not ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return True  # a host name may resolve anywhere
+
+    @model_validator(mode="after")
+    def _safe_and_valid(self) -> CollectorSettings:
+        if self.listens_beyond_loopback and not self.insecure:
+            raise ValueError(
+                f"listen: {self.listen} is beyond loopback and TLS is not available yet; "
+                "listen on 127.0.0.1, or set insecure = true (--insecure) on a trusted network"
+            )
+        for check_id, policy in self.checks.items():
+            check = CHECKS.get(check_id)
+            if check is None:
+                raise ValueError(
+                    f"checks.{check_id}: unknown check (known: {', '.join(sorted(CHECKS))})"
+                )
+            try:
+                check.thresholds(policy.thresholds)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                field = ".".join(str(p) for p in first["loc"])
+                raise ValueError(f"checks.{check_id}.thresholds.{field}: {first['msg']}") from None
+        return self

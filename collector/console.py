@@ -8,6 +8,8 @@ from collector import convert, desk, fleet
 from collector.store.runner import Store
 from remdiag.v1 import console_pb2, console_pb2_grpc
 
+MAX_ID = 2**63 - 1  # BIGINT: larger ids cannot exist
+
 
 class Console(console_pb2_grpc.ConsoleServiceServicer):
     def __init__(self, store: Store) -> None:
@@ -45,6 +47,8 @@ class Console(console_pb2_grpc.ConsoleServiceServicer):
     async def GetTicket(
         self, request: console_pb2.GetTicketRequest, context: grpc.aio.ServicerContext
     ) -> console_pb2.TicketDetail:
+        if request.ticket_id > MAX_ID:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no ticket {request.ticket_id}")
         detail = await self._store.run(lambda s: desk.get_ticket(s, request.ticket_id))
         if detail is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no ticket {request.ticket_id}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +19,8 @@ from remdiag.vocabulary import Category, CheckStatus
 
 MAX_CHECK_ID = 64
 MAX_TEXT = 2000
+MAX_JSON_ITEMS = 200
+MAX_SEQUENCE = 2**63 - 1  # BIGINT on both engines
 
 
 class InvalidMessageError(ValueError):
@@ -37,7 +40,10 @@ def from_timestamp(ts: Timestamp) -> datetime:
 
 
 def struct_to_dict(value: Struct) -> dict[str, Any]:
-    return json_format.MessageToDict(value)
+    try:
+        return json_format.MessageToDict(value)
+    except ValueError as exc:  # Infinity and NaN have no JSON form
+        raise InvalidMessageError(f"a number that is not finite: {exc}") from None
 
 
 def dict_to_struct(value: dict[str, Any]) -> Struct:
@@ -47,8 +53,10 @@ def dict_to_struct(value: dict[str, Any]) -> Struct:
 
 
 def inventory_update(inventory: agent_pb2.Inventory) -> InventoryUpdate:
+    sections = struct_to_dict(inventory.facts)
+    _storable_inventory(sections)
     return InventoryUpdate(
-        sections=struct_to_dict(inventory.facts),
+        sections=sections,
         full=inventory.full,
         removed=tuple(s[:MAX_CHECK_ID] for s in inventory.removed_sections),
     )
@@ -59,6 +67,9 @@ def machine_info(machine: agent_pb2.MachineIdentity, agent_version: str) -> Mach
         raise InvalidMessageError("machine.hostname and machine.machine_id are required")
     _bounded("machine.hostname", machine.hostname, 255)
     _bounded("machine.machine_id", machine.machine_id, 128)
+    for field in ("hostname", "machine_id", "os", "os_version", "architecture"):
+        _storable(f"machine.{field}", getattr(machine, field))
+    _storable("agent_version", agent_version)
     return MachineInfo(
         hostname=machine.hostname,
         machine_id=machine.machine_id,
@@ -79,23 +90,80 @@ def incoming_result(position: int, result: common_pb2.CheckResult, now: datetime
         category = Category(result.category)
     except ValueError as exc:
         raise InvalidMessageError(f"{where}: {exc}") from exc
-    observed = from_timestamp(result.observed_at) if result.HasField("observed_at") else now
+    observed = now
+    if result.HasField("observed_at"):
+        try:
+            observed = from_timestamp(result.observed_at)
+        except (ValueError, OverflowError) as exc:
+            raise InvalidMessageError(f"{where}.observed_at is out of range") from exc
+    for field in ("check_id", "summary", "remediation"):
+        _storable(f"{where}.{field}", getattr(result, field))
+    thresholds = struct_to_dict(result.thresholds)
+    _storable_json(f"{where}.thresholds", thresholds)
+    values = [_value(v) for v in result.values]
+    _storable_json(f"{where}.values", values)
     return IncomingResult(
         check_id=result.check_id,
         category=category,
         status=status,
         summary=result.summary[:MAX_TEXT],
-        values=[_value(v) for v in result.values],
-        thresholds=struct_to_dict(result.thresholds),
+        values=values,
+        thresholds=thresholds,
         remediation=result.remediation[:MAX_TEXT],
         observed_at=observed,
     )
+
+
+def sequence_number(value: int) -> int:
+    if not 0 < value <= MAX_SEQUENCE:
+        raise InvalidMessageError(f"sequence must be between 1 and {MAX_SEQUENCE}")
+    return value
 
 
 def _value(value: common_pb2.MeasuredValue) -> dict[str, Any]:
     kind = value.WhichOneof("value")
     measured: float | str | None = value.number if kind == "number" else value.text or None
     return {"name": value.name[:MAX_CHECK_ID], "value": measured, "unit": value.unit[:32]}
+
+
+def _storable_inventory(value: Any, field: str = "inventory") -> None:
+    """Inventories are large (package lists), so only their content is checked, not size."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidMessageError(f"{field} holds a number that is not finite")
+    if isinstance(value, str):
+        _storable(field, value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _storable(field, key)
+            _storable_inventory(item, f"{field}.{key}")
+    elif isinstance(value, list):
+        for item in value:
+            _storable_inventory(item, field)
+
+
+def _storable(field: str, text: str) -> None:
+    # PostgreSQL text cannot hold NUL; refuse it everywhere so both engines agree.
+    if "\x00" in text:
+        raise InvalidMessageError(f"{field} contains a NUL character")
+
+
+def _storable_json(field: str, value: Any) -> None:
+    """JSON both engines store: finite numbers, strings without NUL, bounded size."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidMessageError(f"{field} holds a number that is not finite")
+    if isinstance(value, str):
+        _storable(field, value)
+    elif isinstance(value, dict):
+        if len(value) > MAX_JSON_ITEMS:
+            raise InvalidMessageError(f"{field} has more than {MAX_JSON_ITEMS} entries")
+        for key, item in value.items():
+            _storable(field, key)
+            _storable_json(f"{field}.{key}", item)
+    elif isinstance(value, list):
+        if len(value) > MAX_JSON_ITEMS:
+            raise InvalidMessageError(f"{field} has more than {MAX_JSON_ITEMS} entries")
+        for index, item in enumerate(value):
+            _storable_json(f"{field}[{index}]", item)
 
 
 def _bounded(field: str, text: str, limit: int) -> None:

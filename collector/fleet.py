@@ -66,26 +66,39 @@ def verify_credential(session: Session, agent_id: str, credential: str) -> bool:
     return stored is not None and hmac.compare_digest(stored, hash_credential(credential))
 
 
-def connected(session: Session, agent_id: str, machine: MachineInfo, now: datetime) -> int:
-    """Mark the agent connected; return the last sequence stored for it."""
+@dataclass(frozen=True)
+class Connection:
+    connection_id: str
+    """Names this stream, so only its own end marks the agent disconnected."""
+    last_sequence: int
+
+
+def connected(session: Session, agent_id: str, machine: MachineInfo, now: datetime) -> Connection:
+    """Mark the agent connected on a new stream; return it and the last sequence stored."""
     agent = session.get(Agent, agent_id)
     if agent is None:
         raise LookupError(agent_id)
     _describe(agent, machine)
     agent.connected = True
+    agent.connection_id = uuid.uuid4().hex
     agent.last_seen_at = now
-    return agent.last_sequence
+    return Connection(agent.connection_id, agent.last_sequence)
 
 
-def disconnected(session: Session, agent_id: str, now: datetime) -> None:
+def disconnected(session: Session, agent_id: str, connection_id: str, now: datetime) -> None:
+    """The stream `connection_id` ended; a newer stream of the same agent stays connected."""
     session.execute(
-        update(Agent).where(Agent.id == agent_id).values(connected=False, last_seen_at=now)
+        update(Agent)
+        .where(Agent.id == agent_id, Agent.connection_id == connection_id)
+        .values(connected=False, connection_id=None, last_seen_at=now)
     )
 
 
 def all_disconnected(session: Session) -> None:
     """At start-up: no stream survives a restart, whatever the last process recorded."""
-    session.execute(update(Agent).where(Agent.connected.is_(True)).values(connected=False))
+    session.execute(
+        update(Agent).where(Agent.connected.is_(True)).values(connected=False, connection_id=None)
+    )
 
 
 def heartbeat(session: Session, agent_id: str, now: datetime) -> None:

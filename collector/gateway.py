@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import grpc
 from sqlalchemy.exc import IntegrityError
 
+from agent.checks.registry import CHECKS
 from collector import convert, fleet
 from collector.auth import AGENT_ID_HEADER
 from collector.config import CollectorSettings
@@ -21,6 +22,8 @@ from remdiag.v1 import agent_pb2, agent_pb2_grpc, common_pb2
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 1000
+# Trailing metadata of an INVALID_ARGUMENT that names the refused sequence.
+REJECTED_SEQUENCE_HEADER = "x-remdiag-rejected-sequence"
 
 
 def _now() -> datetime:
@@ -74,7 +77,8 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
         except InvalidMessageError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         now = _now()
-        last = await self._store.run(lambda s: fleet.connected(s, agent_id, machine, now))
+        connection = await self._store.run(lambda s: fleet.connected(s, agent_id, machine, now))
+        last = connection.last_sequence
         log.info("agent %s (%s) connected, acked through %d", agent_id, machine.hostname, last)
         try:
             yield agent_pb2.CollectorMessage(
@@ -93,7 +97,9 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
             stopped = _now()
             # Shielded: a cancelled stream (collector stopping) must still record the disconnect.
             await asyncio.shield(
-                self._store.run(lambda s: fleet.disconnected(s, agent_id, stopped))
+                self._store.run(
+                    lambda s: fleet.disconnected(s, agent_id, connection.connection_id, stopped)
+                )
             )
             log.info("agent %s disconnected", agent_id)
 
@@ -110,25 +116,29 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
             return None
         if kind not in ("results", "inventory"):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unexpected message {kind}")
-        if message.sequence == 0:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{kind} without a sequence")
-        sequence = message.sequence
+        try:
+            sequence = convert.sequence_number(message.sequence)
+            if kind == "inventory":
+                update = convert.inventory_update(message.inventory)
+            elif len(message.results.results) > MAX_BATCH:
+                raise InvalidMessageError(f"a batch holds at most {MAX_BATCH} results")
+            else:
+                results = [
+                    convert.incoming_result(i, r, now)
+                    for i, r in enumerate(message.results.results)
+                ]
+        except InvalidMessageError as exc:
+            # Name the sequence so the agent drops it instead of resending it forever.
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"{kind} {message.sequence} refused: {exc}",
+                trailing_metadata=((REJECTED_SEQUENCE_HEADER, str(message.sequence)),),
+            )
         if kind == "inventory":
-            update = convert.inventory_update(message.inventory)
             acked = await self._store.run(
                 lambda s: fleet.store_inventory(s, agent_id, sequence, update, now)
             )
             return _ack(acked)
-        if len(message.results.results) > MAX_BATCH:
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, f"a batch holds at most {MAX_BATCH} results"
-            )
-        try:
-            results = [
-                convert.incoming_result(i, r, now) for i, r in enumerate(message.results.results)
-            ]
-        except InvalidMessageError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         outcome = await self._store.run(
             lambda s: ingest_batch(s, agent_id, sequence, results, self._rules, now)
         )
@@ -144,7 +154,12 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
                     check_id=check_id,
                     disabled=not policy.enabled,
                     interval_seconds=policy.interval_seconds,
-                    thresholds=convert.dict_to_struct(policy.thresholds),
+                    thresholds=convert.dict_to_struct(
+                        # Validated at start-up; sent in JSON form, only what was set.
+                        CHECKS[check_id]
+                        .thresholds(policy.thresholds)
+                        .model_dump(mode="json", include=set(policy.thresholds))
+                    ),
                 )
                 for check_id, policy in sorted(self._settings.checks.items())
             ],

@@ -88,6 +88,10 @@ def ingest_batch(
             session.add(state)
             states[result.check_id] = state
         ticket = session.get(Ticket, state.open_ticket_id) if state.open_ticket_id else None
+        if ticket is not None and not TicketState(ticket.state).is_open:
+            # Closed by a person since: the next failures belong to a new ticket.
+            state.open_ticket_id = None
+            ticket = None
         before = RuleState(
             state.consecutive_failures,
             state.consecutive_passes,

@@ -45,6 +45,8 @@ async def serve(settings: CollectorSettings, store: Store | None = None) -> Coll
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            # A second collector on a busy port must fail, not silently share it.
+            ("grpc.so_reuseport", 0),
             # Agents ping to keep NAT mappings alive; allow it without a call in flight.
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
@@ -54,7 +56,10 @@ async def serve(settings: CollectorSettings, store: Store | None = None) -> Coll
     console_pb2_grpc.add_ConsoleServiceServicer_to_server(Console(store), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    port = server.add_insecure_port(settings.listen)
+    try:
+        port = server.add_insecure_port(settings.listen)
+    except RuntimeError:  # grpcio raises where older releases returned 0
+        port = 0
     if port == 0:
         await asyncio.to_thread(store.close)
         raise OSError(f"cannot listen on {settings.listen}: address in use or not available")

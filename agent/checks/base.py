@@ -21,7 +21,7 @@ class Thresholds(BaseModel):
     overrides them by name without code.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,8 @@ class Agent(Base):
     enrolled_at: Mapped[datetime] = mapped_column()
     last_seen_at: Mapped[datetime | None] = mapped_column()
     connected: Mapped[bool] = mapped_column(default=False)
+    connection_id: Mapped[str | None] = mapped_column(String(32))
+    """The stream currently holding the agent, if any."""
     last_sequence: Mapped[int] = mapped_column(BigInteger, default=0)
     """Highest upstream sequence stored; everything at or below it is acked."""
     inventory: Mapped[dict[str, Any] | None] = mapped_column(JSON)

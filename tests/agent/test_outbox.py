@@ -65,3 +65,16 @@ def test_full_outbox_drops_oldest_pending_and_counts() -> None:
     batch = outbox.next_batch(100)
     assert batch is not None
     assert batch.results[0].summary == "5"
+
+
+def test_a_rejected_batch_leaves_and_is_counted() -> None:
+    outbox = Outbox(max_results=100)
+    for n in range(4):
+        outbox.add(run(n))
+    first = outbox.next_batch(2)
+    second = outbox.next_batch(2)
+    assert first is not None and second is not None
+    assert outbox.reject(first.sequence) == 2
+    assert outbox.reject(first.sequence) == 0
+    assert outbox.rejected == 2
+    assert [b.sequence for b in outbox.resume(acked_through=0)] == [second.sequence]

@@ -87,3 +87,26 @@ async def test_unreachable_collector_then_delivery(
 
 async def _ready(value: bool) -> bool:
     return value
+
+
+def test_a_batch_the_collector_refuses_is_dropped_not_resent(tmp_path: Path) -> None:
+    import grpc
+
+    from agent.transport import REJECTED_SEQUENCE_HEADER
+    from tests.agent.test_outbox import run
+
+    agent = Agent(AgentSettings(state_dir=tmp_path / "agent", checks=LOOPBACK_CHECKS))
+    for n in range(3):
+        agent.outbox.add(run(n))
+    bad = agent.outbox.next_batch(2)
+    good = agent.outbox.next_batch(2)
+    assert bad is not None and good is not None
+    refused = grpc.aio.AioRpcError(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.aio.Metadata(),
+        grpc.aio.Metadata((REJECTED_SEQUENCE_HEADER, str(bad.sequence))),
+        details="results 1 refused: ...",
+    )
+    agent.transport._on_rpc_error(refused)
+    assert agent.outbox.rejected == 2
+    assert [b.sequence for b in agent.outbox.resume(acked_through=0)] == [good.sequence]

@@ -110,3 +110,9 @@ def test_serve_with_malformed_config_exits_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["collector", "serve", "--config", str(path)])
     assert result.exit_code == 2
     assert "not valid TOML" in result.output
+
+
+async def test_a_ticket_id_beyond_any_stored_one_is_a_usage_error() -> None:
+    result = await invoke("ticket", str(2**63))
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from collector import fleet
 from collector.engine import TicketRules
@@ -238,3 +239,19 @@ def test_heartbeat_updates_last_seen_and_nothing_else(store: Store) -> None:
     assert agent.last_seen_at == later
     assert agent.last_sequence == 0
     assert store.call(counts) == before
+
+
+def test_a_ticket_closed_by_hand_is_not_fed_by_later_failures(agent: Sender) -> None:
+    agent.statuses(CRITICAL, CRITICAL, CRITICAL)
+    (opened,) = agent.tickets()
+
+    def close(session: Session) -> None:
+        ticket = session.get(Ticket, opened.id)
+        assert ticket is not None
+        ticket.state = int(TicketState.CLOSED)
+
+    agent.store.call(close)
+    agent.statuses(CRITICAL, CRITICAL, CRITICAL)
+    first, second = agent.tickets()
+    assert first.state == TicketState.CLOSED and first.failure_count == opened.failure_count
+    assert second.state == TicketState.NEW

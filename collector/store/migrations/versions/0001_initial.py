@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("enrolled_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("connected", sa.Boolean(), nullable=False),
+        sa.Column("connection_id", sa.String(length=32), nullable=True),
         sa.Column("last_sequence", sa.BigInteger(), nullable=False),
         sa.Column("inventory", sa.JSON(), nullable=True),
         sa.Column("inventory_at", sa.DateTime(timezone=True), nullable=True),
