@@ -38,7 +38,7 @@ def implied_thresholds(settings: AgentSettings) -> dict[str, dict[str, Any]]:
 class Agent:
     def __init__(self, settings: AgentSettings, source: FactSource | None = None) -> None:
         self.settings = settings
-        self.source: FactSource = source or LiveFacts()
+        self.source: FactSource = source or LiveFacts(state_dir=settings.state_dir)
         self.outbox = Outbox(settings.outbox_max_results)
         self.machine = machine_facts(settings.state_dir)
         self._implied = implied_thresholds(settings)
@@ -102,6 +102,10 @@ class Agent:
             "disks": self.source.disks(()),
             "interfaces": self.source.interfaces(),
             "uptime": self.source.uptime(),
+            "hardware": self.source.hardware_inventory(),
+            "software": self.source.software_inventory(),
+            "network": self.source.network_inventory(),
+            "security": self.source.security_inventory(),
         }
 
     def _on_policy_message(self, message: common_pb2.Policy) -> None:

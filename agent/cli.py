@@ -18,6 +18,8 @@ from rich.text import Text
 
 from agent import __version__
 from agent.app import Agent, implied_thresholds
+from agent.catalog import interval_text
+from agent.catalog import markdown as catalog_markdown
 from agent.checks.registry import CHECKS
 from agent.config import AgentSettings
 from agent.facts.live import LiveFacts
@@ -147,6 +149,22 @@ def check(
         click.echo(json.dumps([_as_dict(r) for r in runs], indent=2))
         return
     show_report(runs, Console())
+
+
+@main.command()
+@click.option("--markdown", is_flag=True, help="The full catalog as Markdown (docs/checks.md).")
+def catalog(markdown: bool) -> None:
+    """List every check this agent knows: id, category, interval and thresholds."""
+    if markdown:
+        click.echo(catalog_markdown(CHECKS), nl=False)
+        return
+    table = Table(title=f"remdiag checks ({len(CHECKS)})", title_justify="left")
+    for column in ("check", "category", "every", "title"):
+        table.add_column(column)
+    for check in sorted(CHECKS.values(), key=lambda c: (c.category, c.id)):
+        every = interval_text(check.default_interval.total_seconds())
+        table.add_row(check.id, check.category.label, every, check.title)
+    Console().print(table)
 
 
 def show_report(runs: list[CheckRun], console: Console) -> None:

@@ -13,6 +13,7 @@ T = TypeVar("T")
 LOOPBACK_CHECKS: dict[str, dict[str, Any]] = {
     "network.gateway": {"thresholds": {"target": "127.0.0.1", "probes": 1}},
     "network.dns": {"thresholds": {"names": ["localhost"]}},
+    "network.target_reachability": {"thresholds": {"targets": ["127.0.0.1"], "probes": 1}},
 }
 
 

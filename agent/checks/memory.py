@@ -1,4 +1,7 @@
-"""memory.pressure: warns when RAM (or swap) is nearly used up, which makes the PC crawl."""
+"""memory.pressure: warns when RAM is nearly used up, which makes the PC crawl.
+
+Swap is reported for context; memory.swap judges it.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +21,6 @@ GIB = 1024**3
 class MemoryPressureThresholds(Thresholds):
     max_used_percent_warning: float = Field(default=90, ge=0, le=100)
     max_used_percent_critical: float = Field(default=97, ge=0, le=100)
-    max_swap_used_percent_warning: float = Field(default=80, ge=0, le=100)
-    """Judged only on machines that have swap."""
 
     @model_validator(mode="after")
     def _warning_before_critical(self) -> Self:
@@ -74,8 +75,4 @@ class MemoryPressure(Check[MemoryFacts, MemoryPressureThresholds]):
         if facts.swap_total_bytes > 0:
             values.append(Measured("swap_used_percent", facts.swap_used_percent, "%"))
             summary += f"; swap {facts.swap_used_percent:.0f}% used"
-            if facts.swap_used_percent > t.max_swap_used_percent_warning:
-                summary += f" (warning above {t.max_swap_used_percent_warning:g}%)"
-                # OK < WARNING < CRITICAL in the proto numbering.
-                status = max(status, CheckStatus.WARNING)
         return Outcome(status, summary, tuple(values))

@@ -46,10 +46,10 @@ def test_above_the_critical_limit_is_critical() -> None:
     assert "(critical above 97%)" in outcome.summary
 
 
-def test_heavy_swap_use_warns() -> None:
+def test_heavy_swap_use_is_reported_but_left_to_memory_swap() -> None:
     outcome = CHECK.evaluate(memory(20, 2, 85), DEFAULTS)
-    assert outcome.status is CheckStatus.WARNING
-    assert outcome.summary.endswith("swap 85% used (warning above 80%)")
+    assert outcome.status is CheckStatus.OK
+    assert outcome.summary.endswith("swap 85% used")
 
 
 def test_swap_is_not_judged_without_swap() -> None:
@@ -69,7 +69,7 @@ def test_facts_that_could_not_be_gathered_are_unknown() -> None:
     [
         {"max_used_percent_warning": 98},
         {"max_used_percent_critical": 120},
-        {"max_swap_used_percent_warning": -5},
+        {"max_used_percent_warning": -5},
         {"max_used": 80},
     ],
 )
