@@ -12,13 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from agent import __version__
-from agent.app import Agent, implied_thresholds
-from agent.catalog import interval_text
+from agent.app import Agent, implied_thresholds, limit_malloc_arenas
 from agent.catalog import markdown as catalog_markdown
 from agent.checks.registry import CHECKS
 from agent.config import AgentSettings
@@ -26,14 +22,7 @@ from agent.facts.live import LiveFacts
 from agent.plan import build_plan
 from agent.runner import CheckRun, run_check
 from remdiag.configfile import ConfigError, load_settings
-from remdiag.vocabulary import Category, CheckStatus
-
-STATUS_MARK = {
-    CheckStatus.OK: ("✔", "green"),
-    CheckStatus.WARNING: ("▲", "yellow"),
-    CheckStatus.CRITICAL: ("✖", "bold red"),
-    CheckStatus.UNKNOWN: ("?", "magenta"),
-}
+from remdiag.vocabulary import Category
 
 config_option = click.option(
     "--config",
@@ -90,6 +79,7 @@ def run(config_path: Path | None, collector: str | None, state_dir: Path | None)
     if problem:
         click.echo(f"remdiag-agent: invalid option state_dir: {problem}", err=True)
         sys.exit(2)
+    limit_malloc_arenas()
     agent = Agent(settings)
     logging.getLogger(__name__).info(
         "remdiag-agent %s on %s: %d checks, collector %s",
@@ -148,7 +138,9 @@ def check(
     if as_json:
         click.echo(json.dumps([_as_dict(r) for r in runs], indent=2))
         return
-    show_report(runs, Console())
+    from agent.report import show_report  # rich only where a person reads the output
+
+    show_report(runs)
 
 
 @main.command()
@@ -158,39 +150,9 @@ def catalog(markdown: bool) -> None:
     if markdown:
         click.echo(catalog_markdown(CHECKS), nl=False)
         return
-    table = Table(title=f"remdiag checks ({len(CHECKS)})", title_justify="left")
-    for column in ("check", "category", "every", "title"):
-        table.add_column(column)
-    for check in sorted(CHECKS.values(), key=lambda c: (c.category, c.id)):
-        every = interval_text(check.default_interval.total_seconds())
-        table.add_row(check.id, check.category.label, every, check.title)
-    Console().print(table)
+    from agent.report import show_catalog
 
-
-def show_report(runs: list[CheckRun], console: Console) -> None:
-    """The checks grouped by category, a mark per status, and what to try for each problem."""
-    for category in Category:
-        group = sorted((r for r in runs if r.category is category), key=lambda r: r.check_id)
-        if not group:
-            continue
-        table = Table(title=category.label.capitalize(), title_justify="left", expand=False)
-        table.add_column("", width=1)
-        table.add_column("check")
-        table.add_column("status")
-        table.add_column("summary")
-        for r in group:
-            mark, style = STATUS_MARK[r.status]
-            table.add_row(
-                Text(mark, style=style), r.check_id, Text(r.status.label, style=style), r.summary
-            )
-        console.print(table)
-    problems = [r for r in runs if r.remediation]
-    if problems:
-        console.print("[bold]What to try[/]")
-        for r in problems:
-            console.print(f"  [bold]{r.check_id}[/]: {r.remediation}")
-    counts = {s: sum(1 for r in runs if r.status is s) for s in CheckStatus}
-    console.print(", ".join(f"{n} {s.label}" for s, n in counts.items() if n) or "no checks run")
+    show_catalog(CHECKS)
 
 
 def _as_dict(r: CheckRun) -> dict[str, Any]:

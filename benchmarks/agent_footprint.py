@@ -72,8 +72,9 @@ def free_port() -> int:
         return port
 
 
-def steady_agent(config: Path, workdir: Path, minutes: float) -> tuple[float, float, float]:
-    """(median RSS MB after start-up, max RSS MB, average CPU % of one core) of a real agent."""
+def steady_agent(config: Path, workdir: Path, minutes: float) -> tuple[float, float, float, float]:
+    """Median RSS MB after start-up, max RSS MB, median USS MB (memory no other process
+    shares: RSS less the shared libraries' pages) and average CPU % of one core."""
     port = free_port()
     bin_dir = Path(sys.executable).parent
     collector = subprocess.Popen(
@@ -109,9 +110,12 @@ def steady_agent(config: Path, workdir: Path, minutes: float) -> tuple[float, fl
         start_cpu = process.cpu_times()
         start = time.monotonic()
         rss: list[float] = []
+        uss: list[float] = []
         deadline = start + minutes * 60
         while time.monotonic() < deadline:
-            rss.append(process.memory_info().rss / 1e6)
+            memory = process.memory_full_info()
+            rss.append(memory.rss / 1e6)
+            uss.append(memory.uss / 1e6)
             remaining = deadline - time.monotonic()
             print(
                 f"\r  sampling agent pid {agent.pid}: {remaining:5.0f} s left, "
@@ -124,7 +128,7 @@ def steady_agent(config: Path, workdir: Path, minutes: float) -> tuple[float, fl
         elapsed = time.monotonic() - start
         print()
         used = sum(end_cpu[:4]) - sum(start_cpu[:4])  # user, system, children user/system
-        return statistics.median(rss), max(rss), 100 * used / elapsed
+        return statistics.median(rss), max(rss), statistics.median(uss), 100 * used / elapsed
     finally:
         for child in (agent, collector):
             child.send_signal(signal.SIGINT)
@@ -157,11 +161,11 @@ def main() -> None:
             f"{'PASS' if cycle <= CYCLE_TARGET_MS else 'FAIL'}"
         )
         if args.minutes > 0:
-            rss, rss_max, cpu = steady_agent(config, workdir, args.minutes)
+            rss, rss_max, uss, cpu = steady_agent(config, workdir, args.minutes)
             print(
                 f"steady RSS: median {rss:.1f} MB, max {rss_max:.1f} MB "
                 f"(target <= {RSS_TARGET_MB:.0f} MB): "
-                f"{'PASS' if rss_max <= RSS_TARGET_MB else 'FAIL'}"
+                f"{'PASS' if rss_max <= RSS_TARGET_MB else 'FAIL'}; USS {uss:.1f} MB"
             )
             print(f"average CPU at the default schedule: {cpu:.3f}% of one core")
 
