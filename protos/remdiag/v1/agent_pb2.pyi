@@ -60,8 +60,11 @@ class EnrollRequest(_message.Message):
     ENROLLMENT_TOKEN_FIELD_NUMBER: _builtins.int
     MACHINE_FIELD_NUMBER: _builtins.int
     AGENT_VERSION_FIELD_NUMBER: _builtins.int
+    CSR_PEM_FIELD_NUMBER: _builtins.int
     enrollment_token: _builtins.str
     agent_version: _builtins.str
+    csr_pem: _builtins.bytes
+    """PEM certificate signing request for the agent's own key (TLS only); the key never leaves."""
     @_builtins.property
     def machine(self) -> Global___MachineIdentity: ...
     def __init__(
@@ -70,10 +73,11 @@ class EnrollRequest(_message.Message):
         enrollment_token: _builtins.str = ...,
         machine: Global___MachineIdentity | None = ...,
         agent_version: _builtins.str = ...,
+        csr_pem: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["machine", b"machine"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_version", b"agent_version", "enrollment_token", b"enrollment_token", "machine", b"machine"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_version", b"agent_version", "csr_pem", b"csr_pem", "enrollment_token", b"enrollment_token", "machine", b"machine"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -85,18 +89,26 @@ class EnrollResponse(_message.Message):
 
     AGENT_ID_FIELD_NUMBER: _builtins.int
     CREDENTIAL_FIELD_NUMBER: _builtins.int
+    CLIENT_CERTIFICATE_PEM_FIELD_NUMBER: _builtins.int
+    CA_CERTIFICATE_PEM_FIELD_NUMBER: _builtins.int
     agent_id: _builtins.str
     credential: _builtins.str
     """Secret the agent presents on Connect; the collector keeps only its hash."""
+    client_certificate_pem: _builtins.bytes
+    """With TLS: the agent's client certificate, signed by the collector's CA (CN = agent id)."""
+    ca_certificate_pem: _builtins.bytes
+    """With TLS: the collector's CA certificate, which the agent pins."""
     def __init__(
         self,
         *,
         agent_id: _builtins.str = ...,
         credential: _builtins.str = ...,
+        client_certificate_pem: _builtins.bytes = ...,
+        ca_certificate_pem: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "credential", b"credential"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "ca_certificate_pem", b"ca_certificate_pem", "client_certificate_pem", b"client_certificate_pem", "credential", b"credential"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -151,11 +163,14 @@ class Hello(_message.Message):
     MACHINE_FIELD_NUMBER: _builtins.int
     LAST_SEQUENCE_FIELD_NUMBER: _builtins.int
     POLICY_VERSION_FIELD_NUMBER: _builtins.int
+    DROPPED_FIELD_NUMBER: _builtins.int
     agent_id: _builtins.str
     agent_version: _builtins.str
     last_sequence: _builtins.int
     """Highest sequence the agent has assigned so far."""
     policy_version: _builtins.int
+    dropped: _builtins.int
+    """Results the agent's spool has dropped (oldest first, when full) since it was installed."""
     @_builtins.property
     def machine(self) -> Global___MachineIdentity: ...
     def __init__(
@@ -166,10 +181,11 @@ class Hello(_message.Message):
         machine: Global___MachineIdentity | None = ...,
         last_sequence: _builtins.int = ...,
         policy_version: _builtins.int = ...,
+        dropped: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["machine", b"machine"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "agent_version", b"agent_version", "last_sequence", b"last_sequence", "machine", b"machine", "policy_version", b"policy_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "agent_version", b"agent_version", "dropped", b"dropped", "last_sequence", b"last_sequence", "machine", b"machine", "policy_version", b"policy_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -242,8 +258,11 @@ class Heartbeat(_message.Message):
 
     SENT_AT_FIELD_NUMBER: _builtins.int
     QUEUED_FIELD_NUMBER: _builtins.int
+    DROPPED_FIELD_NUMBER: _builtins.int
     queued: _builtins.int
     """Results waiting in the agent's outbox."""
+    dropped: _builtins.int
+    """Results the agent's spool has dropped since it was installed (as in Hello)."""
     @_builtins.property
     def sent_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -251,10 +270,11 @@ class Heartbeat(_message.Message):
         *,
         sent_at: _timestamp_pb2.Timestamp | None = ...,
         queued: _builtins.int = ...,
+        dropped: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["sent_at", b"sent_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["queued", b"queued", "sent_at", b"sent_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dropped", b"dropped", "queued", b"queued", "sent_at", b"sent_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
