@@ -12,9 +12,10 @@ from collector import fleet
 from collector.auth import AgentAuthInterceptor
 from collector.config import CollectorSettings
 from collector.console import Console
+from collector.decoding import add_service
 from collector.gateway import AgentGateway
 from collector.store.runner import Store
-from remdiag.v1 import agent_pb2_grpc, console_pb2_grpc
+from remdiag.v1 import agent_pb2, console_pb2
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,11 @@ async def serve(settings: CollectorSettings, store: Store | None = None) -> Coll
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ],
     )
-    agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentGateway(store, settings), server)
-    console_pb2_grpc.add_ConsoleServiceServicer_to_server(Console(store), server)
+    # Not the generated add_*_to_server: those answer undecodable bytes with UNKNOWN.
+    add_service(
+        server, agent_pb2.DESCRIPTOR.services_by_name["AgentService"], AgentGateway(store, settings)
+    )
+    add_service(server, console_pb2.DESCRIPTOR.services_by_name["ConsoleService"], Console(store))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     try:
