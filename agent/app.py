@@ -21,7 +21,7 @@ from agent.facts.live import LiveFacts
 from agent.facts.machine import machine_facts
 from agent.facts.source import FactSource
 from agent.inventory import InventoryTracker
-from agent.outbox import Outbox
+from agent.outbox import SPOOL_FILE, Outbox
 from agent.plan import Plan, PlannedCheck, PolicyEntry, build_plan
 from agent.runner import run_check
 from agent.transport import Transport, TransportSettings
@@ -54,7 +54,9 @@ class Agent:
     def __init__(self, settings: AgentSettings, source: FactSource | None = None) -> None:
         self.settings = settings
         self.source: FactSource = source or LiveFacts(state_dir=settings.state_dir)
-        self.outbox = Outbox(settings.outbox_max_results)
+        self.outbox = Outbox(
+            settings.state_dir / SPOOL_FILE, settings.outbox_max_results, settings.outbox_max_bytes
+        )
         self.machine = machine_facts(settings.state_dir)
         self._implied = implied_thresholds(settings)
         self._policy: dict[str, PolicyEntry] = {}
@@ -70,6 +72,7 @@ class Agent:
                 reconnect_initial_seconds=settings.reconnect_initial_seconds,
                 reconnect_max_seconds=settings.reconnect_max_seconds,
                 inventory_interval_seconds=settings.inventory_interval_seconds,
+                tls=settings.tls,
             ),
             self.machine,
             self.outbox,
@@ -155,6 +158,6 @@ class Agent:
         log.info("scheduled %d checks", len(self._scheduled))
 
     async def _run_one(self, planned: PlannedCheck) -> None:
-        result = await asyncio.to_thread(run_check, planned, self.source)
-        self.outbox.add(result)
+        # The spool's fsync stays off the event loop too.
+        await asyncio.to_thread(lambda: self.outbox.add(run_check(planned, self.source)))
         self.transport.wake()

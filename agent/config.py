@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,28 @@ class CheckSettings(BaseModel):
     thresholds: dict[str, Any] = Field(default_factory=dict)
 
 
+class TlsSettings(BaseModel):
+    """How the agent reaches a TLS collector. Once enrolled it pins the CA the collector
+    returned (state_dir/ca.pem) and presents the client certificate it was given."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ca_file: Path | None = None
+    """The collector's CA certificate (its data dir's ca.pem), trusted for the first enrollment."""
+    server_name: str = Field("", max_length=253)
+    """Name to check the collector's certificate against, when the address is not one of its
+    names (e.g. an IP address the certificate does not list)."""
+    enroll_address: str = ""
+    """host:port of the collector's enrollment port; empty: the collector's host, port + 1."""
+    insecure: bool = False
+    """Plaintext to a collector beyond loopback (it runs with --insecure): test networks only."""
+
+    @field_validator("enroll_address")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        return value and host_port(value)
+
+
 class AgentSettings(LayeredSettings):
     model_config = SettingsConfigDict(
         env_prefix="REMDIAG_AGENT_", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -36,12 +59,17 @@ class AgentSettings(LayeredSettings):
     state_dir: Path = Field(default_factory=default_state_dir)
     """Where the agent keeps its identity (readable only by its owner)."""
     enrollment_token: str = ""
+    """Enrollment token from the admin: lets `run` enroll by itself (or use
+    `remdiag-agent enroll --token`). Not needed while the collector allows open enrollment."""
+    tls: TlsSettings = TlsSettings()
     batch_max_results: int = Field(100, ge=1, le=1000)
     batch_max_delay_seconds: float = Field(2.0, gt=0, le=300)
     """How long a result may wait for others before its batch is sent."""
     max_unacked_batches: int = Field(8, ge=1, le=1000)
     outbox_max_results: int = Field(10_000, ge=10, le=10_000_000)
     """Results kept while the collector is away; the oldest are dropped past this."""
+    outbox_max_bytes: int = Field(16 * 1024 * 1024, ge=64 * 1024, le=16 * 1024**3)
+    """Bytes of results the spool (state_dir/outbox.db) keeps; the oldest are dropped past this."""
     reconnect_initial_seconds: float = Field(1.0, gt=0, le=60)
     reconnect_max_seconds: float = Field(60.0, gt=0, le=3600)
     inventory_interval_seconds: float = Field(900.0, ge=10, le=7 * 24 * 3600)
@@ -52,10 +80,7 @@ class AgentSettings(LayeredSettings):
     @field_validator("collector")
     @classmethod
     def _host_port(cls, value: str) -> str:
-        host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
-            raise ValueError(f"expected HOST:PORT, got {value!r}")
-        return value
+        return host_port(value)
 
     @model_validator(mode="after")
     def _checks_known_and_valid(self) -> AgentSettings:
@@ -72,3 +97,21 @@ class AgentSettings(LayeredSettings):
                 field = ".".join(str(p) for p in first["loc"])
                 raise ValueError(f"checks.{check_id}.thresholds.{field}: {first['msg']}") from None
         return self
+
+
+def host_port(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    return value
+
+
+def is_loopback_address(address: str) -> bool:
+    """HOST:PORT names this machine (localhost, 127.0.0.0/8, ::1)."""
+    host = address.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -84,7 +84,10 @@ def policy_entries(policy: common_pb2.Policy) -> dict[str, PolicyEntry]:
     }
 
 
-def heartbeat_message(queued: int) -> agent_pb2.AgentMessage:
+def heartbeat_message(queued: int, dropped: int = 0) -> agent_pb2.AgentMessage:
+    """A heartbeat saying how many results wait in the spool and how many it ever dropped."""
     sent = Timestamp()
     sent.GetCurrentTime()
-    return agent_pb2.AgentMessage(heartbeat=agent_pb2.Heartbeat(sent_at=sent, queued=queued))
+    return agent_pb2.AgentMessage(
+        heartbeat=agent_pb2.Heartbeat(sent_at=sent, queued=queued, dropped=dropped)
+    )

@@ -10,15 +10,17 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import grpc
 
 from agent import __version__, convert
+from agent.config import TlsSettings
+from agent.enroll import CaFileError, EnrollmentError, enroll, open_channel, trusted_ca
 from agent.facts.machine import MachineFacts
-from agent.identity import Identity, forget_identity, load_identity, save_identity
+from agent.identity import Identity, forget_identity, load_identity
 from agent.inventory import InventoryTracker
 from agent.outbox import Outbox
 from remdiag.v1 import agent_pb2, agent_pb2_grpc, common_pb2
@@ -48,6 +50,7 @@ class TransportSettings:
     reconnect_initial_seconds: float = 1.0
     reconnect_max_seconds: float = 60.0
     inventory_interval_seconds: float = 900.0
+    tls: TlsSettings = field(default_factory=TlsSettings)
 
 
 def backoff_delay(attempt: int, initial: float, maximum: float, rng: random.Random) -> float:
@@ -84,13 +87,12 @@ class Transport:
         attempt = 0
         while True:
             try:
-                async with grpc.aio.insecure_channel(
-                    self._settings.collector, options=CHANNEL_OPTIONS
-                ) as channel:
-                    stub = agent_pb2_grpc.AgentServiceStub(channel)
-                    identity = await self._identity(stub)
-                    await self._stream(stub, identity)
+                identity, ca_pem = await self._identity()
+                async with self._channel(identity, ca_pem) as channel:
+                    await self._stream(agent_pb2_grpc.AgentServiceStub(channel), identity)
                 attempt = 0
+            except (EnrollmentError, CaFileError) as exc:
+                log.warning("cannot enroll: %s", exc)
             except grpc.aio.AioRpcError as exc:
                 self._on_rpc_error(exc)
             except (TimeoutError, ConnectionError) as exc:
@@ -125,27 +127,42 @@ class Transport:
             dropped = self._outbox.reject(int(rejected))
             log.error("collector refused batch %s (%d results): dropped", rejected, dropped)
 
-    async def _identity(self, stub: agent_pb2_grpc.AgentServiceStub) -> Identity:
+    async def _identity(self) -> tuple[Identity, bytes | None]:
+        """The stored identity, or a new one from Enroll; and the CA to trust, if any."""
+        state_dir, tls = self._settings.state_dir, self._settings.tls
+        ca_pem = trusted_ca(state_dir, tls)
         try:
-            identity = load_identity(self._settings.state_dir)
+            identity = load_identity(state_dir)
         except RuntimeError as exc:
             log.warning("%s: enrolling again", exc)
-            forget_identity(self._settings.state_dir)
+            forget_identity(state_dir)
+            identity = None
+        if identity is not None and ca_pem is not None and not identity.has_certificate:
+            log.warning("the collector uses TLS and this identity has no certificate: enrolling")
             identity = None
         if identity is not None:
-            return identity
-        reply: agent_pb2.EnrollResponse = await stub.Enroll(
-            agent_pb2.EnrollRequest(
-                enrollment_token=self._settings.enrollment_token,
-                machine=convert.machine_identity(self._machine),
-                agent_version=__version__,
-            ),
-            timeout=WELCOME_TIMEOUT_S,
+            return identity, ca_pem
+        identity = await enroll(
+            collector=self._settings.collector,
+            state_dir=state_dir,
+            token=self._settings.enrollment_token,
+            machine=convert.machine_identity(self._machine),
+            ca_pem=ca_pem,
+            tls=tls,
+            rpc_timeout_s=WELCOME_TIMEOUT_S,
         )
-        identity = Identity(reply.agent_id, reply.credential, self._settings.collector)
-        save_identity(self._settings.state_dir, identity)
         log.info("enrolled with %s as agent %s", self._settings.collector, identity.agent_id)
-        return identity
+        return identity, trusted_ca(state_dir, tls)
+
+    def _channel(self, identity: Identity, ca_pem: bytes | None) -> grpc.aio.Channel:
+        """Plaintext without a CA; otherwise TLS pinned to it, with the client certificate."""
+        return open_channel(
+            self._settings.collector,
+            ca_pem,
+            identity,
+            server_name=identity.server_name or self._settings.tls.server_name,
+            options=CHANNEL_OPTIONS,
+        )
 
     async def _stream(
         self,
@@ -165,6 +182,7 @@ class Transport:
                     agent_version=__version__,
                     machine=convert.machine_identity(self._machine),
                     last_sequence=self._outbox.last_sequence,
+                    dropped=self._outbox.dropped,
                 )
             )
         )
@@ -178,6 +196,7 @@ class Transport:
         resend = self._outbox.resume(welcome.last_acked_sequence)
         for batch in resend:
             await call.write(convert.batch_message(batch))
+        self._wake.set()  # results spooled while away drain now, not at the next result
         inventory = await asyncio.to_thread(self._inventory.full)
         await call.write(
             convert.inventory_message(self._outbox.reserve_sequence(), inventory, full=True)
@@ -239,7 +258,7 @@ class Transport:
                     )
                 next_inventory = loop.time() + self._settings.inventory_interval_seconds
             if loop.time() >= next_heartbeat:
-                await call.write(convert.heartbeat_message(len(self._outbox)))
+                await call.write(convert.heartbeat_message(len(self._outbox), self._outbox.dropped))
                 next_heartbeat = loop.time() + self.heartbeat_interval
 
     async def _flush(self, call: Any) -> None:

@@ -1,17 +1,38 @@
-"""Authenticates agents on AgentService.Connect from the credential enrollment gave them."""
+"""Guards every call: agents on Connect (credential, client certificate, revocation), and
+ConsoleService on loopback only until console tokens and roles land.
+
+On Connect the interceptor checks, in order: with TLS, a client certificate verified against
+the collector's CA (missing: UNAUTHENTICATED); the agent id and bearer credential in the
+metadata (UNAUTHENTICATED); that the agent is not revoked (UNAUTHENTICATED); with TLS, that
+the certificate's CN is that agent id (another agent's: PERMISSION_DENIED) and that it is the
+certificate of the agent's latest enrollment (UNAUTHENTICATED). The servicer then trusts the
+agent id header: the interceptor has vouched for it. A stream whose agent is revoked while it
+is open ends with UNAUTHENTICATED within `revocation_check_seconds`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import contextlib
+import ipaddress
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
+from urllib.parse import unquote
 
 import grpc
+from sqlalchemy.exc import SQLAlchemyError
 
-from collector import fleet
+from collector import fleet, tls
 from collector.store.runner import Store
+
+log = logging.getLogger(__name__)
 
 AGENT_ID_HEADER = "x-remdiag-agent-id"
 CONNECT_METHOD = "/remdiag.v1.AgentService/Connect"
+CONSOLE_PREFIX = "/remdiag.v1.ConsoleService/"
+MAX_AGENT_ID_CHARS = 64
+MAX_CREDENTIAL_CHARS = 256
 
 
 def bearer(metadata: dict[str, str]) -> str:
@@ -20,34 +41,228 @@ def bearer(metadata: dict[str, str]) -> str:
     return token if scheme.lower() == "bearer" else ""
 
 
+def is_loopback_peer(peer: str) -> bool:
+    """gRPC's peer string ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000", "unix:...") is local."""
+    scheme, _, rest = unquote(peer).partition(":")
+    if scheme in ("unix", "unix-abstract"):
+        return True
+    if scheme not in ("ipv4", "ipv6"):
+        return False
+    try:
+        address = ipaddress.ip_address(rest.rpartition(":")[0].strip("[]"))
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+class AgentRevokedError(Exception):
+    """Ends the stream of an agent revoked while connected."""
+
+
+class LiveStreams:
+    """The Connect streams this process holds, so that a revocation can end them."""
+
+    def __init__(self) -> None:
+        self._streams: dict[str, set[asyncio.Event]] = {}
+
+    def add(self, agent_id: str) -> asyncio.Event:
+        revoked = asyncio.Event()
+        self._streams.setdefault(agent_id, set()).add(revoked)
+        return revoked
+
+    def remove(self, agent_id: str, revoked: asyncio.Event) -> None:
+        streams = self._streams.get(agent_id, set())
+        streams.discard(revoked)
+        if not streams:
+            self._streams.pop(agent_id, None)
+
+    def agent_ids(self) -> set[str]:
+        return set(self._streams)
+
+    def end(self, agent_ids: Iterable[str]) -> int:
+        """Signal the streams of `agent_ids` to end; how many there were."""
+        ended = 0
+        for agent_id in agent_ids:
+            for revoked in self._streams.get(agent_id, ()):
+                revoked.set()
+                ended += 1
+        return ended
+
+
 class AgentAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Refuses a Connect whose agent id and credential do not match an enrolled agent.
+    """Authenticates Connect, ends revoked agents' streams, keeps the console on loopback."""
 
-    The servicer then trusts the agent id header: the interceptor has vouched for it.
-    """
-
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self, store: Store, *, tls_enabled: bool = False, revocation_check_seconds: float = 2.0
+    ) -> None:
         self._store = store
+        self._tls = tls_enabled
+        self._every = revocation_check_seconds
+        self.live = LiveStreams()
 
     async def intercept_service(
         self,
         continuation: Callable[[Any], Awaitable[Any]],
         details: Any,
     ) -> Any:
-        if details.method != CONNECT_METHOD:
-            return await continuation(details)
-        metadata = {k: v for k, v in details.invocation_metadata if isinstance(v, str)}
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        if details.method == CONNECT_METHOD and handler.stream_stream is not None:
+            return handler._replace(stream_stream=self._guard_connect(handler.stream_stream))
+        if details.method.startswith(CONSOLE_PREFIX):
+            return _loopback_only(handler)
+        return handler
+
+    async def watch_revocations(self) -> None:
+        """Run until cancelled: end the live streams of agents revoked since they connected.
+
+        Any collector process sharing the database sees a revocation the same way.
+        """
+        while True:
+            await asyncio.sleep(self._every)
+            live = self.live.agent_ids()
+            if not live:
+                continue
+            try:
+                revoked = await self._store.run(fleet.revoked_agent_ids)
+            except SQLAlchemyError as exc:
+                log.warning("could not look for revoked agents: %s", exc)
+                continue
+            if self.live.end(revoked & live):
+                log.info("ending the streams of revoked agents %s", ", ".join(revoked & live))
+
+    def _guard_connect(self, behaviour: Callable[..., AsyncIterator[Any]]) -> Any:
+        async def connect(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+            agent_id = await self._authenticate(context)
+            revoked = self.live.add(agent_id)
+            try:
+                async for reply in behaviour(_until(requests, revoked), context):
+                    yield reply
+            except AgentRevokedError:
+                log.warning("agent %s revoked: its stream is closed", agent_id)
+                await context.abort(
+                    grpc.StatusCode.UNAUTHENTICATED, f"agent {agent_id} was revoked by an admin"
+                )
+            finally:
+                self.live.remove(agent_id, revoked)
+
+        return connect
+
+    async def _authenticate(self, context: Any) -> str:
+        """The agent this Connect speaks for; aborts the call when it is not authentic."""
+        peer: tls.PeerCertificate | None = None
+        if self._tls:
+            peer = tls.peer_certificate(context.auth_context())
+            if peer is None:
+                await context.abort(
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    "Connect needs the client certificate enrollment gave (remdiag-agent "
+                    "enroll), on the collector's agents port",
+                )
+        metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
         agent_id = metadata.get(AGENT_ID_HEADER, "")
         credential = bearer(metadata)
-        if agent_id and credential and len(agent_id) <= 64 and len(credential) <= 256:
-            ok = await self._store.run(lambda s: fleet.verify_credential(s, agent_id, credential))
-            if ok:
-                return await continuation(details)
-        return grpc.stream_stream_rpc_method_handler(_refuse)
+        auth: fleet.AgentAuth | None = None
+        if (
+            agent_id
+            and credential
+            and len(agent_id) <= MAX_AGENT_ID_CHARS
+            and len(credential) <= MAX_CREDENTIAL_CHARS
+        ):
+            auth = await self._store.run(lambda s: fleet.authenticate(s, agent_id, credential))
+        if auth is None:
+            await context.abort(
+                grpc.StatusCode.UNAUTHENTICATED,
+                "unknown agent or wrong credential: enroll again (remdiag-agent enroll)",
+            )
+        assert auth is not None
+        if auth.revoked:
+            await context.abort(
+                grpc.StatusCode.UNAUTHENTICATED, f"agent {agent_id} was revoked by an admin"
+            )
+        if peer is not None:
+            if peer.common_name != agent_id:
+                await context.abort(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    "the client certificate belongs to another agent than the credential",
+                )
+            if peer.sha256 != auth.certificate_sha256:
+                await context.abort(
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    "this client certificate was replaced by a later enrollment: enroll again",
+                )
+        return agent_id
 
 
-async def _refuse(_requests: Any, context: grpc.aio.ServicerContext) -> None:
-    await context.abort(
-        grpc.StatusCode.UNAUTHENTICATED,
-        "unknown agent or wrong credential: enroll again (remdiag-agent enroll)",
-    )
+async def _until(requests: AsyncIterator[Any], revoked: asyncio.Event) -> AsyncIterator[Any]:
+    """The upstream messages, until `revoked` is set: then AgentRevokedError."""
+    waiter = asyncio.ensure_future(revoked.wait())
+    iterator = aiter(requests)
+    reading: asyncio.Future[Any] | None = None
+    try:
+        while True:
+            reading = asyncio.ensure_future(anext(iterator))
+            await asyncio.wait({reading, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            if not reading.done():
+                raise AgentRevokedError
+            try:
+                message = reading.result()
+            except StopAsyncIteration:
+                return
+            reading = None
+            yield message
+    finally:
+        for pending in (reading, waiter):
+            if pending is not None and not pending.done():
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await pending
+
+
+def _loopback_only(handler: Any) -> Any:
+    """ConsoleService has no tokens yet: only local callers may use it."""
+
+    async def refuse_remote(context: Any) -> None:
+        if not is_loopback_peer(context.peer()):
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                "the console answers local callers only until console tokens and roles exist: "
+                "run remdiag on the collector's machine",
+            )
+
+    if handler.unary_unary is not None:
+        unary_unary = handler.unary_unary
+
+        async def guarded_unary_unary(request: Any, context: Any) -> Any:
+            await refuse_remote(context)
+            return await unary_unary(request, context)
+
+        return handler._replace(unary_unary=guarded_unary_unary)
+    if handler.unary_stream is not None:
+        unary_stream = handler.unary_stream
+
+        async def guarded_unary_stream(request: Any, context: Any) -> AsyncIterator[Any]:
+            await refuse_remote(context)
+            async for reply in unary_stream(request, context):
+                yield reply
+
+        return handler._replace(unary_stream=guarded_unary_stream)
+    if handler.stream_unary is not None:
+        stream_unary = handler.stream_unary
+
+        async def guarded_stream_unary(requests: Any, context: Any) -> Any:
+            await refuse_remote(context)
+            return await stream_unary(requests, context)
+
+        return handler._replace(stream_unary=guarded_stream_unary)
+    stream_stream = handler.stream_stream
+
+    async def guarded_stream_stream(requests: Any, context: Any) -> AsyncIterator[Any]:
+        await refuse_remote(context)
+        async for reply in stream_stream(requests, context):
+            yield reply
+
+    return handler._replace(stream_stream=guarded_stream_stream)

@@ -8,16 +8,23 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import click
 from rich.console import Console
+from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
-from collector import __version__
+from collector import __version__, fleet, tokens
 from collector.client import ConsoleClient, ConsoleError
 from collector.config import DEFAULT_PORT, CollectorSettings
 from collector.server import serve
+from collector.store.runner import Store
+from collector.tls import PkiError
 from collector.up import run_up
 from collector.views import agents_table, as_json, ticket_view, tickets_table
 from remdiag.configfile import ConfigError, load_settings
@@ -80,13 +87,32 @@ def collector() -> None:
     "--insecure",
     is_flag=True,
     default=None,
-    help="Allow plaintext beyond loopback (trusted test networks only).",
+    help="Plaintext beyond loopback instead of TLS (trusted test networks only).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where the CA and server keys live (env REMDIAG_COLLECTOR_DATA_DIR).",
 )
 def collector_serve(
-    config_path: Path | None, listen: str | None, database_url: str | None, insecure: bool | None
+    config_path: Path | None,
+    listen: str | None,
+    database_url: str | None,
+    insecure: bool | None,
+    data_dir: Path | None,
 ) -> None:
-    """Serve AgentService and ConsoleService until stopped."""
-    overrides = {"listen": listen, "database_url": database_url, "insecure": insecure}
+    """Serve AgentService and ConsoleService until stopped.
+
+    Beyond loopback the collector serves TLS: on first start it creates its CA and server
+    certificate in the data dir. Agents enroll on the enrollment port (listen port + 1 unless
+    tls.enroll_listen says otherwise) with a token and the CA file DATA_DIR/ca.pem.
+    """
+    overrides = {
+        "listen": listen,
+        "database_url": database_url,
+        "insecure": insecure,
+        "data_dir": data_dir,
+    }
     try:
         settings = load_settings(
             CollectorSettings, config_path, {k: v for k, v in overrides.items() if v}
@@ -97,15 +123,24 @@ def collector_serve(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if settings.listens_beyond_loopback:
-        logging.getLogger("remdiag").warning(
+    log = logging.getLogger("remdiag")
+    if settings.listens_beyond_loopback and not settings.tls_active:
+        log.warning(
             "INSECURE: listening on %s without TLS; credentials and results cross the network "
             "in the clear",
             settings.listen,
         )
+    if settings.listens_beyond_loopback and settings.allow_open_enrollment:
+        log.info(
+            "open enrollment is off beyond loopback: agents enroll with a token "
+            "(remdiag token create --enroll)"
+        )
     with contextlib.suppress(KeyboardInterrupt):
         try:
             asyncio.run(_serve_forever(settings))
+        except PkiError as exc:
+            click.echo(f"remdiag: {exc}", err=True)
+            sys.exit(2)
         except OSError as exc:
             click.echo(f"remdiag: {exc}", err=True)
             sys.exit(1)
@@ -119,11 +154,14 @@ async def _serve_forever(settings: CollectorSettings) -> None:
         await running.stop()
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @collector_option
 @json_option
-def agents(address: str, as_json_: bool) -> None:
-    """List the machines the collector knows."""
+@click.pass_context
+def agents(ctx: click.Context, address: str, as_json_: bool) -> None:
+    """List the machines the collector knows (or revoke / reinstate one)."""
+    if ctx.invoked_subcommand is not None:
+        return
     found = _console(address, lambda c: c.list_agents())
     if as_json_:
         click.echo(json.dumps([as_json(a) for a in found], indent=2))
@@ -165,3 +203,230 @@ def _console(address: str, call: Callable[[ConsoleClient], T]) -> T:
     except ConsoleError as exc:
         click.echo(f"remdiag: {exc}", err=True)
         sys.exit(1)
+
+
+# Admin commands on the collector's database. Console tokens and roles come later; until then
+# these run where the collector runs, with the same --config, --database-url and environment.
+def database_options(command: Callable[..., None]) -> Callable[..., None]:
+    command = click.option(
+        "--database-url", help="SQLAlchemy URL (env REMDIAG_COLLECTOR_DATABASE_URL)."
+    )(command)
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        envvar="REMDIAG_COLLECTOR_CONFIG",
+        help="The collector's TOML config file (env REMDIAG_COLLECTOR_CONFIG).",
+    )(command)
+
+
+@agents.command("revoke")
+@database_options
+@click.argument("agent_id")
+def agents_revoke(config_path: Path | None, database_url: str | None, agent_id: str) -> None:
+    """Revoke an agent: its stream closes within seconds, it may not connect or enroll again.
+
+    \b
+    Works on the collector's database directly (same --config, --database-url and
+    REMDIAG_COLLECTOR_* environment as `remdiag collector serve`), since console tokens
+    and roles come later: run it where the collector runs.
+    """
+    outcome = _on_database(
+        config_path, database_url, lambda s: fleet.revoke(s, agent_id, datetime.now(UTC))
+    )
+    if outcome is None:
+        _fail(f"no agent {agent_id}", 1)
+    click.echo(f"agent {agent_id} {'revoked' if outcome else 'was already revoked'}")
+
+
+@agents.command("reinstate")
+@database_options
+@click.argument("agent_id")
+def agents_reinstate(config_path: Path | None, database_url: str | None, agent_id: str) -> None:
+    """Undo a revocation: the machine may enroll again (with a token) and gets new secrets.
+
+    \b
+    Works on the collector's database directly (same --config, --database-url and
+    REMDIAG_COLLECTOR_* environment as `remdiag collector serve`), since console tokens
+    and roles come later: run it where the collector runs.
+    """
+    outcome = _on_database(config_path, database_url, lambda s: fleet.reinstate(s, agent_id))
+    if outcome is None:
+        _fail(f"no agent {agent_id}", 1)
+    if outcome:
+        click.echo(f"agent {agent_id} reinstated: enroll the machine again (remdiag-agent enroll)")
+    else:
+        click.echo(f"agent {agent_id} was not revoked")
+
+
+@main.group()
+def token() -> None:
+    """Enrollment tokens: create, list, revoke.
+
+    \b
+    Works on the collector's database directly (same --config, --database-url and
+    REMDIAG_COLLECTOR_* environment as `remdiag collector serve`), since console tokens
+    and roles come later: run it where the collector runs.
+    """
+
+
+@token.command("create")
+@database_options
+@click.option("--enroll", is_flag=True, help="An enrollment token (the only kind for now).")
+@click.option(
+    "--expires", default="24h", show_default=True, help="Lifetime: 30m, 24h, 7d, 2w (up to 366d)."
+)
+@click.option("--uses", default="1", show_default=True, help="How many agents it may enroll.")
+@json_option
+def token_create(
+    config_path: Path | None,
+    database_url: str | None,
+    enroll: bool,
+    expires: str,
+    uses: str,
+    as_json_: bool,
+) -> None:
+    """Create a token and print it once: only its hash is kept.
+
+    Works on the collector's database directly, like every `remdiag token` command
+    (see remdiag token --help).
+    """
+    if not enroll:
+        _fail("say which kind of token: --enroll (console tokens come with roles later)", 2)
+    try:
+        lifetime = tokens.parse_duration(expires)
+    except ValueError as exc:
+        _fail(f"--expires: {exc}", 2)
+    if not uses.isdigit() or not 1 <= int(uses) <= tokens.MAX_USES:
+        _fail(f"--uses: expected a whole number from 1 to {tokens.MAX_USES}, got {uses!r}", 2)
+    created = _on_database(
+        config_path,
+        database_url,
+        lambda s: tokens.create(s, datetime.now(UTC), lifetime, int(uses)),
+    )
+    if as_json_:
+        click.echo(
+            json.dumps(
+                {
+                    "id": created.id,
+                    "token": created.secret,
+                    "expires_at": created.expires_at.isoformat(),
+                    "uses": created.uses,
+                }
+            )
+        )
+        return
+    click.echo(
+        f"enrollment token {created.id}: {created.uses} use(s), expires "
+        f"{created.expires_at:%Y-%m-%d %H:%M} UTC. Shown once, keep it secret:",
+        err=True,
+    )
+    click.echo(created.secret)
+
+
+@token.command("list")
+@database_options
+@json_option
+def token_list(config_path: Path | None, database_url: str | None, as_json_: bool) -> None:
+    """List enrollment tokens (never their secrets).
+
+    Works on the collector's database directly, like every `remdiag token` command
+    (see remdiag token --help).
+    """
+    now = datetime.now(UTC)
+    found = _on_database(config_path, database_url, lambda s: tokens.list_tokens(s, now))
+    if as_json_:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "id": t.id,
+                        "state": t.state.value,
+                        "created_at": t.created_at.isoformat(),
+                        "expires_at": t.expires_at.isoformat(),
+                        "uses": t.uses,
+                        "uses_left": t.uses_left,
+                        "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
+                    }
+                    for t in found
+                ],
+                indent=2,
+            )
+        )
+        return
+    table = Table(title="Enrollment tokens")
+    for column in ("id", "state", "uses left", "created", "expires", "last used"):
+        table.add_column(column)
+    for t in found:
+        table.add_row(
+            str(t.id),
+            t.state.value,
+            f"{t.uses_left}/{t.uses}",
+            f"{t.created_at:%Y-%m-%d %H:%M}",
+            f"{t.expires_at:%Y-%m-%d %H:%M}",
+            f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "-",
+        )
+    Console().print(table)
+
+
+@token.command("revoke")
+@database_options
+@click.argument("token_id")
+def token_revoke(config_path: Path | None, database_url: str | None, token_id: str) -> None:
+    """Revoke a token: it enrolls nobody from now on (enrolled agents stay).
+
+    Works on the collector's database directly, like every `remdiag token` command
+    (see remdiag token --help).
+    """
+    if not token_id.isdigit() or int(token_id) > 2**63 - 1:
+        _fail(f"expected a token id (a number from remdiag token list), got {token_id!r}", 2)
+    before = _on_database(
+        config_path,
+        database_url,
+        lambda s: tokens.revoke(s, int(token_id), datetime.now(UTC)),
+    )
+    if before is None:
+        _fail(f"no token {token_id}", 1)
+    if before is tokens.TokenState.REVOKED:
+        click.echo(f"token {token_id} was already revoked")
+    else:
+        click.echo(f"token {token_id} revoked")
+
+
+def _on_database(
+    config_path: Path | None, database_url: str | None, work: Callable[[Session], T]
+) -> T:
+    """Run `work` in one transaction on the collector's database, as `serve` would open it."""
+    overrides = {"database_url": database_url} if database_url else {}
+    try:
+        settings = load_settings(CollectorSettings, config_path, overrides)
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+    url = settings.database_url
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        _fail(f"invalid option database_url: {url!r} is not an SQLAlchemy URL", 2)
+    database = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if database and database != ":memory:" and not Path(database).exists():
+        # Creating an empty database here would hide a wrong path behind a silent success.
+        _fail(
+            f"no collector database at {database}: pass the collector's --config or "
+            "--database-url, or start the collector once (remdiag collector serve)",
+            2,
+        )
+    try:
+        store = Store(url)
+    except SQLAlchemyError as exc:
+        _fail(f"cannot open the database {parsed.render_as_string()}: {exc.__class__.__name__}", 1)
+    try:
+        return store.call(work)
+    except SQLAlchemyError as exc:
+        _fail(f"the database refused the change: {exc.__class__.__name__}", 1)
+    finally:
+        store.close()
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"remdiag: {message}", err=True)
+    sys.exit(code)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from agent.checks.registry import CHECKS
 from collector.engine import TicketRules
@@ -35,6 +38,25 @@ class CheckPolicySettings(BaseModel):
     thresholds: dict[str, Any] = Field(default_factory=dict)
 
 
+class TlsSettings(BaseModel):
+    """TLS is on whenever the collector listens beyond loopback (unless `insecure`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = False
+    """Serve TLS on loopback too (beyond loopback it is on anyway)."""
+    server_names: list[str] = Field(default_factory=list, max_length=100)
+    """More DNS names or IP addresses for the server certificate: the names agents dial."""
+    enroll_listen: str = ""
+    """host:port where agents without a certificate enroll (TLS, no client certificate);
+    empty: the listen host, port + 1."""
+
+    @field_validator("enroll_listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        return value and _host_port(value)
+
+
 class CollectorSettings(LayeredSettings):
     model_config = SettingsConfigDict(
         env_prefix="REMDIAG_COLLECTOR_", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -46,22 +68,62 @@ class CollectorSettings(LayeredSettings):
     """SQLAlchemy URL: sqlite:///PATH (default) or postgresql+psycopg://USER@HOST/DB."""
     heartbeat_interval_seconds: int = Field(30, ge=1, le=3600)
     allow_open_enrollment: bool = True
-    """Enroll any agent that asks, without a token: for loopback and trials only."""
+    """Enroll any agent that asks, without a token. Honoured only while the collector listens
+    on loopback (`remdiag up`); beyond loopback every enrollment needs a token."""
     tickets: TicketSettings = TicketSettings()
     checks: dict[str, CheckPolicySettings] = Field(default_factory=dict)
     """Policy sent to every agent, by check id (e.g. [checks."disk.free_space"])."""
 
     insecure: bool = False
-    """Allow listening beyond loopback without TLS. Agents' credentials then cross the
-    network in the clear: for isolated test networks only."""
+    """Listen beyond loopback without TLS. Agents' credentials then cross the network in the
+    clear: for isolated test networks only."""
+    tls: TlsSettings = TlsSettings()
+    data_dir: Path | None = None
+    """The collector's CA and server keys (directory 0700, keys 0600). Unset: the directory
+    remdiag-collector-data next to the SQLite database, or in the working directory."""
+    revocation_check_seconds: float = Field(2.0, ge=0.1, le=60)
+    """How often the collector looks for revoked agents among its live streams."""
 
     @field_validator("listen")
     @classmethod
     def _host_port(cls, value: str) -> str:
-        host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or int(port) > 65535:
-            raise ValueError(f"expected HOST:PORT, got {value!r}")
-        return value
+        return _host_port(value)
+
+    @property
+    def tls_active(self) -> bool:
+        return self.tls.enabled or (self.listens_beyond_loopback and not self.insecure)
+
+    @property
+    def open_enrollment(self) -> bool:
+        """Open enrollment as honoured: never beyond loopback."""
+        return self.allow_open_enrollment and not self.listens_beyond_loopback
+
+    @property
+    def data_path(self) -> Path:
+        if self.data_dir is not None:
+            return self.data_dir.expanduser()
+        try:
+            url = make_url(self.database_url)
+        except ArgumentError:
+            url = None
+        database = url.database if url is not None and url.get_backend_name() == "sqlite" else None
+        if database and database != ":memory:":
+            return Path(database).expanduser().parent / "remdiag-collector-data"
+        return Path("remdiag-collector-data")
+
+    @property
+    def enroll_listen_address(self) -> str:
+        """Where the enrollment port listens (TLS only)."""
+        if self.tls.enroll_listen:
+            return self.tls.enroll_listen
+        host, port = self.listen.rpartition(":")[0], _port_of(self.listen)
+        return f"{host}:{port + 1 if port else 0}"
+
+    @property
+    def certificate_names(self) -> list[str]:
+        from collector.tls import default_server_names  # cryptography only when TLS is used
+
+        return [*self.tls.server_names, *default_server_names(self.listen.rpartition(":")[0])]
 
     @property
     def listens_beyond_loopback(self) -> bool:
@@ -75,11 +137,15 @@ class CollectorSettings(LayeredSettings):
 
     @model_validator(mode="after")
     def _safe_and_valid(self) -> CollectorSettings:
-        if self.listens_beyond_loopback and not self.insecure:
-            raise ValueError(
-                f"listen: {self.listen} is beyond loopback and TLS is not available yet; "
-                "listen on 127.0.0.1, or set insecure = true (--insecure) on a trusted network"
-            )
+        if self.tls_active:
+            port = _port_of(self.listen)
+            if port == 65535 and not self.tls.enroll_listen:
+                raise ValueError(
+                    "tls.enroll_listen: the enrollment port defaults to the listen port + 1, "
+                    "and 65535 has none: set tls.enroll_listen"
+                )
+            if port and self.enroll_listen_address == self.listen:
+                raise ValueError("tls.enroll_listen: must differ from listen")
         for check_id, policy in self.checks.items():
             check = CHECKS.get(check_id)
             if check is None:
@@ -93,3 +159,14 @@ class CollectorSettings(LayeredSettings):
                 field = ".".join(str(p) for p in first["loc"])
                 raise ValueError(f"checks.{check_id}.thresholds.{field}: {first['msg']}") from None
         return self
+
+
+def _host_port(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    return value
+
+
+def _port_of(address: str) -> int:
+    return int(address.rpartition(":")[2])

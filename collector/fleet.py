@@ -6,14 +6,19 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
+from collector import tokens
 from collector.store.models import CLOSED_STATES, Agent, CheckState, Ticket
+from collector.tls import IssuedCertificate
+
+MAX_BIGINT = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,33 @@ class MachineInfo:
 class Enrollment:
     agent_id: str
     credential: str
+    certificate_pem: bytes = b""
+    """With TLS: the agent's client certificate (CN = agent id), signed by the collector's CA."""
+
+
+class EnrollmentRefusedError(Exception):
+    """Enrollment refused; raised inside the caller's transaction, so nothing is written."""
+
+
+class TokenRefusedError(EnrollmentRefusedError):
+    """No valid enrollment token (and open enrollment is off): the reason is for the log only."""
+
+
+class MachineRevokedError(EnrollmentRefusedError):
+    """The machine's agent was revoked: enrolling again must not silently undo that."""
+
+    def __init__(self, agent_id: str) -> None:
+        super().__init__(agent_id)
+        self.agent_id = agent_id
+
+
+@dataclass(frozen=True)
+class AgentAuth:
+    """What the store says about an agent whose credential matched."""
+
+    revoked: bool
+    certificate_sha256: str | None
+    """The certificate issued at its latest enrollment (TLS), which alone may connect."""
 
 
 @dataclass(frozen=True)
@@ -43,10 +75,34 @@ def hash_credential(credential: str) -> str:
     return hashlib.sha256(credential.encode()).hexdigest()
 
 
-def enroll(session: Session, machine: MachineInfo, now: datetime) -> Enrollment:
-    """Issue a credential; a machine enrolling again keeps its agent id and gets a new one."""
+def enroll(
+    session: Session,
+    machine: MachineInfo,
+    now: datetime,
+    *,
+    token: str = "",
+    open_enrollment: bool = True,
+    certify: Callable[[str], IssuedCertificate] | None = None,
+) -> Enrollment:
+    """Issue a credential (and, with `certify`, a client certificate) to `machine`.
+
+    A valid `token` spends one use; without one, only `open_enrollment` admits the machine.
+    A machine enrolling again keeps its agent id and gets a new credential and certificate,
+    which replace the old ones: a copied machine id takes nothing over without a valid token
+    (open enrollment exists on loopback only). A revoked machine is refused. Every refusal
+    raises before anything is written, so the caller's transaction leaves no trace.
+    """
+    if token:
+        if not tokens.spend(session, token, now):
+            raise TokenRefusedError(tokens.why_refused(session, token, now))
+    elif not open_enrollment:
+        raise TokenRefusedError("no token, and open enrollment is off")
     credential = secrets.token_urlsafe(32)
-    agent = session.scalars(select(Agent).where(Agent.machine_id == machine.machine_id)).first()
+    agent = session.scalars(
+        select(Agent).where(Agent.machine_id == machine.machine_id).with_for_update()
+    ).first()
+    if agent is not None and agent.revoked_at is not None:
+        raise MachineRevokedError(agent.id)
     if agent is None:
         agent = Agent(
             id=str(uuid.uuid4()),
@@ -58,12 +114,65 @@ def enroll(session: Session, machine: MachineInfo, now: datetime) -> Enrollment:
         session.add(agent)
     _describe(agent, machine)
     agent.credential_hash = hash_credential(credential)
-    return Enrollment(agent.id, credential)
+    certificate = certify(agent.id) if certify is not None else None
+    agent.certificate_sha256 = certificate.sha256 if certificate is not None else None
+    return Enrollment(agent.id, credential, certificate.pem if certificate is not None else b"")
+
+
+def authenticate(session: Session, agent_id: str, credential: str) -> AgentAuth | None:
+    """The agent's standing if `credential` is its current one, else None."""
+    row = session.execute(
+        select(Agent.credential_hash, Agent.revoked_at, Agent.certificate_sha256).where(
+            Agent.id == agent_id
+        )
+    ).first()
+    if row is None or not hmac.compare_digest(row.credential_hash, hash_credential(credential)):
+        return None
+    return AgentAuth(row.revoked_at is not None, row.certificate_sha256)
 
 
 def verify_credential(session: Session, agent_id: str, credential: str) -> bool:
-    stored = session.scalar(select(Agent.credential_hash).where(Agent.id == agent_id))
-    return stored is not None and hmac.compare_digest(stored, hash_credential(credential))
+    """The credential is the agent's current one and the agent is not revoked."""
+    auth = authenticate(session, agent_id, credential)
+    return auth is not None and not auth.revoked
+
+
+def revoke(session: Session, agent_id: str, now: datetime) -> bool | None:
+    """Revoke an agent: True, False if it already was, None if there is no such agent.
+
+    Its live stream is closed by the collector holding it (collector/auth.py polls).
+    """
+    agent = session.get(Agent, agent_id, with_for_update=True)
+    if agent is None:
+        return None
+    if agent.revoked_at is not None:
+        return False
+    agent.revoked_at = now
+    return True
+
+
+def reinstate(session: Session, agent_id: str) -> bool | None:
+    """Undo a revocation: True, False if it was not revoked, None if there is no such agent.
+
+    The old credential and certificate stay dead (they may be what was stolen): the machine
+    enrolls again, with a token, to get new ones.
+    """
+    agent = session.get(Agent, agent_id, with_for_update=True)
+    if agent is None:
+        return None
+    if agent.revoked_at is None:
+        return False
+    agent.revoked_at = None
+    agent.credential_hash = ""  # no credential hashes to "": nothing matches it
+    agent.certificate_sha256 = None
+    agent.connected = False
+    agent.connection_id = None
+    return True
+
+
+def revoked_agent_ids(session: Session) -> set[str]:
+    """Every revoked agent (few, and indexed): the collector closes their streams."""
+    return set(session.scalars(select(Agent.id).where(Agent.revoked_at.is_not(None))))
 
 
 @dataclass(frozen=True)
@@ -73,12 +182,18 @@ class Connection:
     last_sequence: int
 
 
-def connected(session: Session, agent_id: str, machine: MachineInfo, now: datetime) -> Connection:
-    """Mark the agent connected on a new stream; return it and the last sequence stored."""
+def connected(
+    session: Session, agent_id: str, machine: MachineInfo, now: datetime, spool_dropped: int = 0
+) -> Connection:
+    """Mark the agent connected on a new stream; return it and the last sequence stored.
+
+    `spool_dropped` is the count of results the agent's spool has dropped (Hello.dropped).
+    """
     agent = session.get(Agent, agent_id)
     if agent is None:
         raise LookupError(agent_id)
     _describe(agent, machine)
+    agent.spool_dropped = max(agent.spool_dropped or 0, _bounded(spool_dropped))
     agent.connected = True
     agent.connection_id = uuid.uuid4().hex
     agent.last_seen_at = now
@@ -101,8 +216,23 @@ def all_disconnected(session: Session) -> None:
     )
 
 
-def heartbeat(session: Session, agent_id: str, now: datetime) -> None:
-    session.execute(update(Agent).where(Agent.id == agent_id).values(last_seen_at=now))
+def heartbeat(session: Session, agent_id: str, now: datetime, spool_dropped: int = 0) -> None:
+    """The agent is alive; its spool has dropped `spool_dropped` results (Heartbeat.dropped)."""
+    dropped = _bounded(spool_dropped)
+    session.execute(
+        update(Agent)
+        .where(Agent.id == agent_id)
+        .values(
+            last_seen_at=now,
+            # The count only grows; a reinstalled agent starting again at 0 lowers nothing.
+            spool_dropped=case((Agent.spool_dropped < dropped, dropped), else_=Agent.spool_dropped),
+        )
+    )
+
+
+def _bounded(count: int) -> int:
+    """An agent's count (uint64 on the wire) as the BIGINT column can hold it."""
+    return min(max(count, 0), MAX_BIGINT)
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from functools import partial
 
 import grpc
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from agent.checks.registry import CHECKS
 from collector import convert, fleet
@@ -17,6 +19,7 @@ from collector.config import CollectorSettings
 from collector.convert import InvalidMessageError
 from collector.ingest import ingest_batch
 from collector.store.runner import Store
+from collector.tls import InvalidCsrError, IssuedCertificate, Pki, parse_csr
 from remdiag.v1 import agent_pb2, agent_pb2_grpc, common_pb2
 
 log = logging.getLogger(__name__)
@@ -31,30 +34,68 @@ def _now() -> datetime:
 
 
 class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
-    def __init__(self, store: Store, settings: CollectorSettings) -> None:
+    def __init__(self, store: Store, settings: CollectorSettings, pki: Pki | None = None) -> None:
         self._store = store
         self._settings = settings
         self._rules = settings.tickets.rules()
+        self._pki = pki
+        """With TLS: the CA that signs agents' certificates."""
 
     async def Enroll(
         self, request: agent_pb2.EnrollRequest, context: grpc.aio.ServicerContext
     ) -> agent_pb2.EnrollResponse:
-        if not self._settings.allow_open_enrollment:
-            # Enrollment tokens arrive with issue 5; until then only open enrollment exists.
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "enrollment token not recognised")
         try:
             machine = convert.machine_info(request.machine, request.agent_version)
         except InvalidMessageError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         now = _now()
+        certify: Callable[[str], IssuedCertificate] | None = None
+        if self._pki is not None:
+            if not request.csr_pem:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    "this collector uses TLS: the request must carry csr_pem (update the agent)",
+                )
+            try:
+                csr = parse_csr(request.csr_pem)
+            except InvalidCsrError as exc:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            certify = partial(self._pki.issue_client_certificate, csr, now=now)
+        token = request.enrollment_token
+        open_enrollment = self._settings.open_enrollment
+
+        def enroll(session: Session) -> fleet.Enrollment:
+            return fleet.enroll(
+                session, machine, now, token=token, open_enrollment=open_enrollment, certify=certify
+            )
+
         try:
-            enrollment = await self._store.run(lambda s: fleet.enroll(s, machine, now))
-        except IntegrityError:
-            # The same machine enrolled concurrently; now it exists, so this rotates it.
-            enrollment = await self._store.run(lambda s: fleet.enroll(s, machine, now))
+            try:
+                enrollment = await self._store.run(enroll)
+            except IntegrityError:
+                # The same machine enrolled concurrently; now it exists, so this rotates it.
+                enrollment = await self._store.run(enroll)
+        except fleet.TokenRefusedError as exc:
+            log.warning("enrollment of %s refused: %s", machine.hostname, exc)
+            await context.abort(
+                grpc.StatusCode.UNAUTHENTICATED,
+                "enrollment token not recognised, expired, used up or revoked"
+                if token
+                else "an enrollment token is required (remdiag token create --enroll)",
+            )
+        except fleet.MachineRevokedError as exc:
+            log.warning("revoked agent %s (%s) tried to enroll", exc.agent_id, machine.hostname)
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"this machine was revoked (agent {exc.agent_id}); an admin must reinstate it "
+                f"(remdiag agents reinstate {exc.agent_id}) before it can enroll again",
+            )
         log.info("enrolled %s as %s", machine.hostname, enrollment.agent_id)
         return agent_pb2.EnrollResponse(
-            agent_id=enrollment.agent_id, credential=enrollment.credential
+            agent_id=enrollment.agent_id,
+            credential=enrollment.credential,
+            client_certificate_pem=enrollment.certificate_pem,
+            ca_certificate_pem=self._pki.ca_pem if self._pki is not None else b"",
         )
 
     async def Connect(
@@ -77,7 +118,9 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
         except InvalidMessageError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         now = _now()
-        connection = await self._store.run(lambda s: fleet.connected(s, agent_id, machine, now))
+        connection = await self._store.run(
+            lambda s: fleet.connected(s, agent_id, machine, now, hello.dropped)
+        )
         last = connection.last_sequence
         log.info("agent %s (%s) connected, acked through %d", agent_id, machine.hostname, last)
         try:
@@ -112,7 +155,8 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
         kind = message.WhichOneof("payload")
         now = _now()
         if kind == "heartbeat":
-            await self._store.run(lambda s: fleet.heartbeat(s, agent_id, now))
+            dropped = message.heartbeat.dropped
+            await self._store.run(lambda s: fleet.heartbeat(s, agent_id, now, dropped))
             return None
         if kind not in ("results", "inventory"):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unexpected message {kind}")

@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 models: agents, check results, check state, tickets and ticket events."""
+"""SQLAlchemy 2 models: agents, enrollment tokens, check results, check state, tickets, events."""
 
 from __future__ import annotations
 
@@ -86,6 +86,29 @@ class Agent(Base):
     """Highest upstream sequence stored; everything at or below it is acked."""
     inventory: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     inventory_at: Mapped[datetime | None] = mapped_column()
+    spool_dropped: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """Results the agent's spool dropped when full, the highest count it has reported."""
+    certificate_sha256: Mapped[str | None] = mapped_column(String(64))
+    """SHA-256 of the client certificate issued at the latest enrollment (TLS only): an
+    older certificate of the same agent is refused."""
+    revoked_at: Mapped[datetime | None] = mapped_column(index=True)
+    """Set by `remdiag agents revoke`: the agent may neither connect nor enroll again."""
+
+
+class EnrollmentToken(Base):
+    """A secret an admin hands out to enroll agents; only its SHA-256 is stored."""
+
+    __tablename__ = "enrollment_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    uses: Mapped[int] = mapped_column(Integer)
+    """How many enrollments the token allowed when created."""
+    uses_left: Mapped[int] = mapped_column(Integer)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
 
 
 class CheckResult(Base):

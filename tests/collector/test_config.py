@@ -28,8 +28,9 @@ def load(tmp_path: Path, text: str) -> CollectorSettings:
             '[checks."uptime.reboot_overdue"]\nthresholds = { max_uptime_days_critical = inf }',
             "max_uptime_days_critical",
         ),
-        ('listen = "0.0.0.0:50051"', "beyond loopback"),
-        ('listen = "collector.example.test:50051"', "beyond loopback"),
+        # Beyond loopback TLS is on (tests/collector/test_tls.py); what it needs must be valid.
+        ('listen = "0.0.0.0:65535"', "tls.enroll_listen"),
+        ('[tls]\nenabled = true\nenroll_listen = "nowhere"', "tls.enroll_listen"),
     ],
 )
 def test_refused_at_start_with_the_option_named(tmp_path: Path, text: str, named: str) -> None:
