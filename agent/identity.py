@@ -9,6 +9,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from remdiag.files import write_atomic
+
 IDENTITY_FILE = "identity.json"
 CA_FILE = "ca.pem"
 """The collector's CA, pinned at enrollment: kept when the identity is forgotten."""
@@ -77,17 +79,5 @@ def private_dir(path: Path) -> None:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` atomically, mode 0600 whatever was there before."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        if hasattr(os, "fchmod"):  # POSIX; on Windows the state dir's ACL protects it
-            os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
+    """Replace `path` with `data` atomically, readable only by the owner."""
+    write_atomic(path, data, 0o600)

@@ -27,6 +27,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from remdiag.files import write_atomic
+
 CA_KEY_FILE = "ca.key"
 CA_CERT_FILE = "ca.pem"
 SERVER_KEY_FILE = "server.key"
@@ -226,26 +228,11 @@ def default_server_names(listen_host: str) -> list[str]:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    _write_atomic(path, data, 0o600)
+    write_atomic(path, data, 0o600)
 
 
 def write_public(path: Path, data: bytes) -> None:
-    _write_atomic(path, data, 0o644)
-
-
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
+    write_atomic(path, data, 0o644)
 
 
 def _private_dir(path: Path) -> None:

@@ -8,17 +8,15 @@ so that a restart does not make the check wait hours for enough history again.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from agent.facts.hardware.models import DiskUsageSample
+from remdiag.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -192,15 +190,4 @@ def _is_number(value: object) -> bool:
 
 def write_atomically(path: Path, text: str) -> None:
     """Replace `path` with `text` so that a reader (or a crash) sees the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, text.encode("utf-8"), 0o600)

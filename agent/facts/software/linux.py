@@ -36,6 +36,7 @@ from agent.facts.software.models import (
     TimeSyncFacts,
     UpdatesFacts,
 )
+from remdiag.files import write_atomic
 
 DAY_S = 86400.0
 HOUR_S = 3600.0
@@ -487,11 +488,8 @@ def _persisted(
     found: UpdatesFacts | Unavailable = compute()
     if path is not None and isinstance(found, UpdatesFacts):
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
             payload = {"key": wanted, "facts": dataclasses.asdict(found)}
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(payload), encoding="utf-8")
-            tmp.replace(path)
+            write_atomic(path, json.dumps(payload).encode("utf-8"))
         except OSError:
             pass  # kept in memory all the same
     return found
