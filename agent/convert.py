@@ -16,6 +16,8 @@ from agent.plan import PolicyEntry
 from agent.runner import CheckRun
 from remdiag.v1 import agent_pb2, common_pb2
 
+MAX_TEXT = 2000
+
 
 def machine_identity(machine: MachineFacts) -> agent_pb2.MachineIdentity:
     return agent_pb2.MachineIdentity(**dataclasses.asdict(machine))
@@ -30,10 +32,11 @@ def result_message(run: CheckRun) -> common_pb2.CheckResult:
         check_id=run.check_id,
         category=int(run.category),  # type: ignore[arg-type]
         status=int(run.status),  # type: ignore[arg-type]
-        summary=run.summary,
+        # Within the collector's default [limits], so a long summary never gets a batch refused.
+        summary=_bounded(run.summary, MAX_TEXT),
         thresholds=thresholds,
         observed_at=observed,
-        remediation=run.remediation,
+        remediation=_bounded(run.remediation, MAX_TEXT),
     )
     for measured in run.values:
         value = message.values.add(name=measured.name, unit=measured.unit)
@@ -43,6 +46,10 @@ def result_message(run: CheckRun) -> common_pb2.CheckResult:
         else:
             value.number = float(measured.value)
     return message
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def batch_message(batch: Batch) -> agent_pb2.AgentMessage:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import ArgumentError
 
 from agent.checks.registry import CHECKS
 from collector.engine import TicketRules
+from collector.limits import LimitSettings
 from remdiag.configfile import LayeredSettings
 
 DEFAULT_PORT = 50051
@@ -71,6 +72,8 @@ class CollectorSettings(LayeredSettings):
     """Enroll any agent that asks, without a token. Honoured only while the collector listens
     on loopback (`remdiag up`); beyond loopback every enrollment needs a token."""
     tickets: TicketSettings = TicketSettings()
+    limits: LimitSettings = LimitSettings()
+    """Sizes, lengths and per-agent rates the collector accepts ([limits])."""
     checks: dict[str, CheckPolicySettings] = Field(default_factory=dict)
     """Policy sent to every agent, by check id (e.g. [checks."disk.free_space"])."""
 

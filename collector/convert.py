@@ -13,13 +13,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from collector.desk import TicketDetail, TicketRow
 from collector.fleet import AgentView, InventoryUpdate, MachineInfo
 from collector.ingest import IncomingResult
+from collector.limits import LimitSettings
 from collector.store.models import CheckResult, CheckState
 from remdiag.v1 import agent_pb2, common_pb2, console_pb2
 from remdiag.vocabulary import Category, CheckStatus
 
-MAX_CHECK_ID = 64
-MAX_TEXT = 2000
 MAX_JSON_ITEMS = 200
+MAX_ID_COLUMN = 64  # check_results.check_id and friends are String(64)
 MAX_SEQUENCE = 2**63 - 1  # BIGINT on both engines
 
 
@@ -52,13 +52,13 @@ def dict_to_struct(value: dict[str, Any]) -> Struct:
     return out
 
 
-def inventory_update(inventory: agent_pb2.Inventory) -> InventoryUpdate:
+def inventory_update(inventory: agent_pb2.Inventory, limits: LimitSettings) -> InventoryUpdate:
     sections = struct_to_dict(inventory.facts)
     _storable_inventory(sections)
+    for name in (*sections, *inventory.removed_sections):
+        _bounded("inventory section name", name, limits.max_id_chars)
     return InventoryUpdate(
-        sections=sections,
-        full=inventory.full,
-        removed=tuple(s[:MAX_CHECK_ID] for s in inventory.removed_sections),
+        sections=sections, full=inventory.full, removed=tuple(inventory.removed_sections)
     )
 
 
@@ -80,11 +80,15 @@ def machine_info(machine: agent_pb2.MachineIdentity, agent_version: str) -> Mach
     )
 
 
-def incoming_result(position: int, result: common_pb2.CheckResult, now: datetime) -> IncomingResult:
+def incoming_result(
+    position: int, result: common_pb2.CheckResult, now: datetime, limits: LimitSettings
+) -> IncomingResult:
     where = f"results[{position}]"
     if not result.check_id:
         raise InvalidMessageError(f"{where}.check_id is empty")
-    _bounded(f"{where}.check_id", result.check_id, MAX_CHECK_ID)
+    _bounded(f"{where}.check_id", result.check_id, min(limits.max_id_chars, MAX_ID_COLUMN))
+    _bounded(f"{where}.summary", result.summary, limits.max_text_chars)
+    _bounded(f"{where}.remediation", result.remediation, limits.max_text_chars)
     try:
         status = CheckStatus(result.status)
         category = Category(result.category)
@@ -100,16 +104,16 @@ def incoming_result(position: int, result: common_pb2.CheckResult, now: datetime
         _storable(f"{where}.{field}", getattr(result, field))
     thresholds = struct_to_dict(result.thresholds)
     _storable_json(f"{where}.thresholds", thresholds)
-    values = [_value(v) for v in result.values]
+    values = [_value(f"{where}.values[{i}]", v, limits) for i, v in enumerate(result.values)]
     _storable_json(f"{where}.values", values)
     return IncomingResult(
         check_id=result.check_id,
         category=category,
         status=status,
-        summary=result.summary[:MAX_TEXT],
+        summary=result.summary,
         values=values,
         thresholds=thresholds,
-        remediation=result.remediation[:MAX_TEXT],
+        remediation=result.remediation,
         observed_at=observed,
     )
 
@@ -120,10 +124,13 @@ def sequence_number(value: int) -> int:
     return value
 
 
-def _value(value: common_pb2.MeasuredValue) -> dict[str, Any]:
+def _value(where: str, value: common_pb2.MeasuredValue, limits: LimitSettings) -> dict[str, Any]:
+    _bounded(f"{where}.name", value.name, limits.max_id_chars)
+    _bounded(f"{where}.unit", value.unit, limits.max_id_chars)
+    _bounded(f"{where}.text", value.text, limits.max_text_chars)
     kind = value.WhichOneof("value")
     measured: float | str | None = value.number if kind == "number" else value.text or None
-    return {"name": value.name[:MAX_CHECK_ID], "value": measured, "unit": value.unit[:32]}
+    return {"name": value.name, "value": measured, "unit": value.unit}
 
 
 def _storable_inventory(value: Any, field: str = "inventory") -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -18,13 +19,13 @@ from collector.auth import AGENT_ID_HEADER
 from collector.config import CollectorSettings
 from collector.convert import InvalidMessageError
 from collector.ingest import ingest_batch
+from collector.limits import AgentRate
 from collector.store.runner import Store
 from collector.tls import InvalidCsrError, IssuedCertificate, Pki, parse_csr
 from remdiag.v1 import agent_pb2, agent_pb2_grpc, common_pb2
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 1000
 # Trailing metadata of an INVALID_ARGUMENT that names the refused sequence.
 REJECTED_SEQUENCE_HEADER = "x-remdiag-rejected-sequence"
 
@@ -38,6 +39,9 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
         self._store = store
         self._settings = settings
         self._rules = settings.tickets.rules()
+        self._limits = settings.limits
+        # Per agent, not per stream, so reconnecting does not reset a flooding agent's rate.
+        self._rates: dict[str, AgentRate] = {}
         self._pki = pki
         """With TLS: the CA that signs agents' certificates."""
 
@@ -123,6 +127,7 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
         )
         last = connection.last_sequence
         log.info("agent %s (%s) connected, acked through %d", agent_id, machine.hostname, last)
+        rate = self._rates.setdefault(agent_id, AgentRate.start(self._limits, time.monotonic()))
         try:
             yield agent_pb2.CollectorMessage(
                 welcome=agent_pb2.Welcome(
@@ -133,7 +138,7 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
                 )
             )
             async for message in requests:
-                reply = await self._handle(agent_id, message, context)
+                reply = await self._handle(agent_id, message, rate, context)
                 if reply is not None:
                     yield reply
         finally:
@@ -150,9 +155,18 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
         self,
         agent_id: str,
         message: agent_pb2.AgentMessage,
+        rate: AgentRate,
         context: grpc.aio.ServicerContext,
     ) -> agent_pb2.CollectorMessage | None:
         kind = message.WhichOneof("payload")
+        broken = rate.admit(len(message.results.results), time.monotonic())
+        if broken is not None:
+            # Not a refusal of the data: the agent keeps it and sends it again after a pause.
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{broken} (limit {self._limits.max_messages_per_minute} messages, "
+                f"{self._limits.max_results_per_minute} results): slow down",
+            )
         now = _now()
         if kind == "heartbeat":
             dropped = message.heartbeat.dropped
@@ -163,12 +177,14 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
         try:
             sequence = convert.sequence_number(message.sequence)
             if kind == "inventory":
-                update = convert.inventory_update(message.inventory)
-            elif len(message.results.results) > MAX_BATCH:
-                raise InvalidMessageError(f"a batch holds at most {MAX_BATCH} results")
+                update = convert.inventory_update(message.inventory, self._limits)
+            elif len(message.results.results) > self._limits.max_batch_results:
+                raise InvalidMessageError(
+                    f"a batch holds at most {self._limits.max_batch_results} results"
+                )
             else:
                 results = [
-                    convert.incoming_result(i, r, now)
+                    convert.incoming_result(i, r, now, self._limits)
                     for i, r in enumerate(message.results.results)
                 ]
         except InvalidMessageError as exc:

@@ -26,9 +26,10 @@ class LimitSettings(BaseModel):
     """Summaries and remediation hints."""
     max_id_chars: int = Field(64, ge=16, le=1024)
     """Check ids, value names, inventory section names."""
-    max_results_per_minute: int = Field(6000, ge=1, le=10_000_000)
-    """Per agent; a burst of one minute's worth is allowed."""
-    max_messages_per_minute: int = Field(600, ge=1, le=1_000_000)
+    max_results_per_minute: int = Field(60_000, ge=1, le=10_000_000)
+    """Per agent; a burst of one minute's worth is allowed. A PC makes a few dozen results a
+    minute; the headroom lets a full spool drain fast after an outage."""
+    max_messages_per_minute: int = Field(6_000, ge=1, le=1_000_000)
     """Per agent, any upstream message (heartbeats, inventories, batches)."""
 
 

@@ -21,7 +21,6 @@ from remdiag.v1 import agent_pb2, console_pb2
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 SERVICES = ("remdiag.v1.AgentService", "remdiag.v1.ConsoleService")
 CONSOLE_SOCKET = "console.sock"
 
@@ -86,8 +85,8 @@ async def serve(settings: CollectorSettings, store: Store | None = None) -> Coll
     server = grpc.aio.server(
         interceptors=[auth],
         options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", settings.limits.max_message_bytes),
+            ("grpc.max_send_message_length", settings.limits.max_message_bytes),
             # A second collector on a busy port must fail, not silently share it.
             ("grpc.so_reuseport", 0),
             # Agents ping to keep NAT mappings alive; allow it without a call in flight.

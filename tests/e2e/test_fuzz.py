@@ -93,6 +93,9 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     data = tmp_path_factory.mktemp("fuzz")
     port = free_port()
     log_file = (data / "collector.log").open("wb")
+    # Rates high enough that the fuzzer reaches the decoding and storing paths, not the limiter.
+    config = data / "collector.toml"
+    config.write_text("[limits]\nmax_messages_per_minute = 1000000\n")
     process = subprocess.Popen(
         [
             sys.executable,
@@ -104,6 +107,8 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
             f"127.0.0.1:{port}",
             "--database-url",
             f"sqlite:///{data / 'collector.db'}",
+            "--config",
+            str(config),
         ],
         stdout=subprocess.DEVNULL,
         stderr=log_file,
