@@ -13,10 +13,10 @@ is open ends with UNAUTHENTICATED within `revocation_check_seconds`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
@@ -57,24 +57,28 @@ def is_loopback_peer(peer: str) -> bool:
     return address.is_loopback
 
 
-class AgentRevokedError(Exception):
-    """Ends the stream of an agent revoked while connected."""
+@dataclass(eq=False)  # by identity: kept in sets
+class LiveStream:
+    """One open Connect: the task serving it, and whether a revocation ended it."""
+
+    task: asyncio.Task[Any]
+    revoked: bool = False
 
 
 class LiveStreams:
     """The Connect streams this process holds, so that a revocation can end them."""
 
     def __init__(self) -> None:
-        self._streams: dict[str, set[asyncio.Event]] = {}
+        self._streams: dict[str, set[LiveStream]] = {}
 
-    def add(self, agent_id: str) -> asyncio.Event:
-        revoked = asyncio.Event()
-        self._streams.setdefault(agent_id, set()).add(revoked)
-        return revoked
+    def add(self, agent_id: str, task: asyncio.Task[Any]) -> LiveStream:
+        stream = LiveStream(task)
+        self._streams.setdefault(agent_id, set()).add(stream)
+        return stream
 
-    def remove(self, agent_id: str, revoked: asyncio.Event) -> None:
+    def remove(self, agent_id: str, stream: LiveStream) -> None:
         streams = self._streams.get(agent_id, set())
-        streams.discard(revoked)
+        streams.discard(stream)
         if not streams:
             self._streams.pop(agent_id, None)
 
@@ -82,11 +86,12 @@ class LiveStreams:
         return set(self._streams)
 
     def end(self, agent_ids: Iterable[str]) -> int:
-        """Signal the streams of `agent_ids` to end; how many there were."""
+        """End the streams of `agent_ids` (their tasks are cancelled); how many there were."""
         ended = 0
         for agent_id in agent_ids:
-            for revoked in self._streams.get(agent_id, ()):
-                revoked.set()
+            for stream in self._streams.get(agent_id, ()):
+                stream.revoked = True
+                stream.task.cancel()
                 ended += 1
         return ended
 
@@ -137,17 +142,22 @@ class AgentAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def _guard_connect(self, behaviour: Callable[..., AsyncIterator[Any]]) -> Any:
         async def connect(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
             agent_id = await self._authenticate(context)
-            revoked = self.live.add(agent_id)
+            task = asyncio.current_task()
+            assert task is not None, "gRPC serves each call in a task"
+            stream = self.live.add(agent_id, task)
             try:
-                async for reply in behaviour(_until(requests, revoked), context):
+                async for reply in behaviour(requests, context):
                     yield reply
-            except AgentRevokedError:
+            except asyncio.CancelledError:
+                if not stream.revoked:
+                    raise  # the server is stopping, or the client went away
+                task.uncancel()
                 log.warning("agent %s revoked: its stream is closed", agent_id)
                 await context.abort(
                     grpc.StatusCode.UNAUTHENTICATED, f"agent {agent_id} was revoked by an admin"
                 )
             finally:
-                self.live.remove(agent_id, revoked)
+                self.live.remove(agent_id, stream)
 
         return connect
 
@@ -195,31 +205,6 @@ class AgentAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     "this client certificate was replaced by a later enrollment: enroll again",
                 )
         return agent_id
-
-
-async def _until(requests: AsyncIterator[Any], revoked: asyncio.Event) -> AsyncIterator[Any]:
-    """The upstream messages, until `revoked` is set: then AgentRevokedError."""
-    waiter = asyncio.ensure_future(revoked.wait())
-    iterator = aiter(requests)
-    reading: asyncio.Future[Any] | None = None
-    try:
-        while True:
-            reading = asyncio.ensure_future(anext(iterator))
-            await asyncio.wait({reading, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            if not reading.done():
-                raise AgentRevokedError
-            try:
-                message = reading.result()
-            except StopAsyncIteration:
-                return
-            reading = None
-            yield message
-    finally:
-        for pending in (reading, waiter):
-            if pending is not None and not pending.done():
-                pending.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await pending
 
 
 def _loopback_only(handler: Any) -> Any:
