@@ -10,10 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from agent import __version__
 from agent.config import TlsSettings, is_loopback_address
@@ -45,6 +41,12 @@ class KeyAndCsr:
 def new_key_and_csr(hostname: str) -> KeyAndCsr:
     """A fresh EC P-256 key and a CSR for it. The collector names the certificate after the
     agent id, whatever the CSR asks; the host name only helps a person reading the CSR."""
+    # cryptography costs the running agent ~10 MB: loaded only when enrolling.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, (hostname or "remdiag-agent")[:64])])
     csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
@@ -58,6 +60,8 @@ def new_key_and_csr(hostname: str) -> KeyAndCsr:
 
 def read_ca_file(path: Path) -> bytes:
     """The PEM CA certificate(s) in `path`; CaFileError when it cannot be used."""
+    from cryptography import x509
+
     try:
         with path.open("rb") as source:
             data = source.read(MAX_CA_FILE_BYTES + 1)
@@ -169,6 +173,10 @@ async def enroll(
 
 def _check_certificate(reply: agent_pb2.EnrollResponse, key_and_csr: KeyAndCsr) -> str:
     """The client certificate in `reply`, if it is for our key and our agent id."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.x509.oid import NameOID
+
     if not reply.client_certificate_pem or not reply.ca_certificate_pem:
         raise EnrollmentError("the collector answered without a client certificate or its CA")
     try:
