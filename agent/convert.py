@@ -42,13 +42,15 @@ def result_message(run: CheckRun) -> common_pb2.CheckResult:
         value = message.values.add(name=measured.name, unit=measured.unit)
         if isinstance(measured.value, str) or not math.isfinite(measured.value):
             # Struct and JSON have no infinity or NaN: say it in words instead.
-            value.text = str(measured.value)
+            value.text = _bounded(str(measured.value), MAX_TEXT)
         else:
             value.number = float(measured.value)
     return message
 
 
 def _bounded(text: str, limit: int) -> str:
+    """Within `limit` characters and free of NUL, which the collector refuses."""
+    text = text.replace("\x00", "")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -69,12 +70,20 @@ def to_json(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         value = dataclasses.asdict(value)
     if isinstance(value, Mapping):
-        return {str(k): to_json(v) for k, v in value.items() if k not in VOLATILE_KEYS}
+        return {
+            str(k).replace("\x00", ""): to_json(v)
+            for k, v in value.items()
+            if k not in VOLATILE_KEYS
+        }
     if isinstance(value, list | tuple | set | frozenset):
         return [to_json(v) for v in value]
-    if value is None or isinstance(value, bool | int | float | str):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no infinity or NaN, and the collector refuses them
+    if isinstance(value, str):
+        return value.replace("\x00", "")  # PostgreSQL text cannot hold NUL
+    if value is None or isinstance(value, bool | int | float):
         return value
-    return str(value)
+    return str(value).replace("\x00", "")
 
 
 def _digest(section: Any) -> str:

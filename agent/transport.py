@@ -35,6 +35,9 @@ CHANNEL_OPTIONS = [
     ("grpc.http2.max_pings_without_data", 0),
 ]
 WELCOME_TIMEOUT_S = 30.0
+# A stream refused soon after it opened (say, for what it sent first) does not reset the
+# backoff, or the agent would reconnect in a tight loop.
+STABLE_STREAM_S = 30.0
 # Trailing metadata naming the sequence the collector refused as invalid.
 REJECTED_SEQUENCE_HEADER = "x-remdiag-rejected-sequence"
 
@@ -74,6 +77,7 @@ class Transport:
         self._on_policy = on_policy
         self._inventory = inventory
         self._rng = rng or random.Random()
+        self._connected_at = 0.0
         self._wake = asyncio.Event()
         self._acked = asyncio.Event()
         self.connected = asyncio.Event()
@@ -84,13 +88,13 @@ class Transport:
         self._wake.set()
 
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
         attempt = 0
         while True:
             try:
                 identity, ca_pem = await self._identity()
                 async with self._channel(identity, ca_pem) as channel:
                     await self._stream(agent_pb2_grpc.AgentServiceStub(channel), identity)
-                attempt = 0
             except (EnrollmentError, CaFileError) as exc:
                 log.warning("cannot enroll: %s", exc)
             except grpc.aio.AioRpcError as exc:
@@ -101,7 +105,8 @@ class Transport:
                 # Whatever went wrong with this connection, the agent must live on and retry.
                 log.exception("connection to %s failed", self._settings.collector)
             finally:
-                if self.connected.is_set():
+                lasted = loop.time() - self._connected_at
+                if self.connected.is_set() and lasted >= STABLE_STREAM_S:
                     attempt = 0  # it worked for a while: start backing off afresh
                 self.connected.clear()
             delay = backoff_delay(
@@ -207,6 +212,7 @@ class Transport:
             identity.agent_id,
             len(resend),
         )
+        self._connected_at = asyncio.get_running_loop().time()
         self.connected.set()
         reader = asyncio.create_task(self._read_acks(call))
         writer = asyncio.create_task(self._write(call))

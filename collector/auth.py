@@ -13,6 +13,7 @@ is open ends with UNAUTHENTICATED within `revocation_check_seconds`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -59,10 +60,11 @@ def is_loopback_peer(peer: str) -> bool:
 
 @dataclass(eq=False)  # by identity: kept in sets
 class LiveStream:
-    """One open Connect: the task serving it, and whether a revocation ended it."""
+    """One open Connect: the task serving it, the credential it proved, why it was ended."""
 
     task: asyncio.Task[Any]
-    revoked: bool = False
+    credential_hash: str
+    ended_because: str | None = None
 
 
 class LiveStreams:
@@ -71,8 +73,8 @@ class LiveStreams:
     def __init__(self) -> None:
         self._streams: dict[str, set[LiveStream]] = {}
 
-    def add(self, agent_id: str, task: asyncio.Task[Any]) -> LiveStream:
-        stream = LiveStream(task)
+    def add(self, agent_id: str, task: asyncio.Task[Any], credential_hash: str) -> LiveStream:
+        stream = LiveStream(task, credential_hash)
         self._streams.setdefault(agent_id, set()).add(stream)
         return stream
 
@@ -86,14 +88,31 @@ class LiveStreams:
         return set(self._streams)
 
     def end(self, agent_ids: Iterable[str]) -> int:
-        """End the streams of `agent_ids` (their tasks are cancelled); how many there were."""
+        """End the streams of revoked `agent_ids` (their tasks are cancelled); how many."""
         ended = 0
         for agent_id in agent_ids:
             for stream in self._streams.get(agent_id, ()):
-                stream.revoked = True
-                stream.task.cancel()
-                ended += 1
+                ended += self._end(stream, f"agent {agent_id} was revoked by an admin")
         return ended
+
+    def end_replaced(self, current: dict[str, str]) -> int:
+        """End streams opened with a credential a later enrollment has replaced."""
+        ended = 0
+        for agent_id, streams in self._streams.items():
+            for stream in streams:
+                if current.get(agent_id, stream.credential_hash) != stream.credential_hash:
+                    ended += self._end(
+                        stream, f"agent {agent_id} enrolled again: this identity is replaced"
+                    )
+        return ended
+
+    @staticmethod
+    def _end(stream: LiveStream, reason: str) -> int:
+        if stream.ended_because is not None:
+            return 0
+        stream.ended_because = reason
+        stream.task.cancel()
+        return 1
 
 
 class AgentAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
@@ -133,29 +152,39 @@ class AgentAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 continue
             try:
                 revoked = await self._store.run(fleet.revoked_agent_ids)
+                current = await self._store.run(
+                    functools.partial(fleet.current_credentials, agent_ids=live)
+                )
             except SQLAlchemyError as exc:
                 log.warning("could not look for revoked agents: %s", exc)
                 continue
             if self.live.end(revoked & live):
                 log.info("ending the streams of revoked agents %s", ", ".join(revoked & live))
+            if self.live.end_replaced(current):
+                log.info("ended streams whose identity a later enrollment replaced")
 
     def _guard_connect(self, behaviour: Callable[..., AsyncIterator[Any]]) -> Any:
         async def connect(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
-            agent_id = await self._authenticate(context)
+            try:
+                agent_id = await self._authenticate(context)
+            except SQLAlchemyError as exc:
+                log.warning("cannot authenticate an agent: the database failed: %s", exc)
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "the collector's store failed")
             task = asyncio.current_task()
             assert task is not None, "gRPC serves each call in a task"
-            stream = self.live.add(agent_id, task)
+            credential = bearer(
+                {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+            )
+            stream = self.live.add(agent_id, task, fleet.hash_credential(credential))
             try:
                 async for reply in behaviour(requests, context):
                     yield reply
             except asyncio.CancelledError:
-                if not stream.revoked:
+                if stream.ended_because is None:
                     raise  # the server is stopping, or the client went away
                 task.uncancel()
-                log.warning("agent %s revoked: its stream is closed", agent_id)
-                await context.abort(
-                    grpc.StatusCode.UNAUTHENTICATED, f"agent {agent_id} was revoked by an admin"
-                )
+                log.warning("stream closed: %s", stream.ended_because)
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, stream.ended_because)
             finally:
                 self.live.remove(agent_id, stream)
 

@@ -99,7 +99,12 @@ class CollectorSettings(LayeredSettings):
     @property
     def open_enrollment(self) -> bool:
         """Open enrollment as honoured: never beyond loopback."""
-        return self.allow_open_enrollment and not self.listens_beyond_loopback
+        enroll_host = self.enroll_listen_address.rpartition(":")[0]
+        return (
+            self.allow_open_enrollment
+            and not self.listens_beyond_loopback
+            and (not self.tls_active or _is_loopback_host(enroll_host))
+        )
 
     @property
     def data_path(self) -> Path:
@@ -130,13 +135,7 @@ class CollectorSettings(LayeredSettings):
 
     @property
     def listens_beyond_loopback(self) -> bool:
-        host = self.listen.rpartition(":")[0].strip("[]")
-        if host == "localhost":
-            return False
-        try:
-            return not ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return True  # a host name may resolve anywhere
+        return not _is_loopback_host(self.listen.rpartition(":")[0])
 
     @model_validator(mode="after")
     def _safe_and_valid(self) -> CollectorSettings:
@@ -173,3 +172,13 @@ def _host_port(value: str) -> str:
 
 def _port_of(address: str) -> int:
     return int(address.rpartition(":")[2])
+
+
+def _is_loopback_host(host: str) -> bool:
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name may resolve anywhere

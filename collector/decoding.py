@@ -1,4 +1,5 @@
-"""Registers servicers so that a request which does not decode is INVALID_ARGUMENT.
+"""Registers servicers so that an undecodable request is INVALID_ARGUMENT and a database
+failure UNAVAILABLE, never an unhandled error.
 
 grpcio's generated registration decodes with `Message.FromString` and, when that fails, logs
 an unhandled error and answers UNKNOWN. Every service goes through `add_service` instead,
@@ -7,6 +8,7 @@ built from the proto's own service descriptor, so no servicer needs to know.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -14,6 +16,9 @@ import grpc
 from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import DecodeError, Message
+from sqlalchemy.exc import SQLAlchemyError
+
+log = logging.getLogger(__name__)
 
 UNDECODABLE_DETAILS = "the request could not be decoded as the expected message"
 
@@ -42,18 +47,27 @@ async def _checked(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[
         yield request
 
 
+STORE_FAILED = "the collector's database failed; try again shortly"
+
+
 def _wrap(behaviour: Any, client_streaming: bool, server_streaming: bool) -> Any:
     if client_streaming and server_streaming:
 
         async def stream_stream(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
-            async for reply in behaviour(_checked(requests, context), context):
-                yield reply
+            try:
+                async for reply in behaviour(_checked(requests, context), context):
+                    yield reply
+            except SQLAlchemyError as exc:
+                await _store_failed(context, exc)
 
         return stream_stream
     if client_streaming:
 
         async def stream_unary(requests: AsyncIterator[Any], context: Any) -> Any:
-            return await behaviour(_checked(requests, context), context)
+            try:
+                return await behaviour(_checked(requests, context), context)
+            except SQLAlchemyError as exc:
+                await _store_failed(context, exc)
 
         return stream_unary
     if server_streaming:
@@ -61,17 +75,29 @@ def _wrap(behaviour: Any, client_streaming: bool, server_streaming: bool) -> Any
         async def unary_stream(request: Any, context: Any) -> AsyncIterator[Any]:
             if request is UNDECODABLE:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, UNDECODABLE_DETAILS)
-            async for reply in behaviour(request, context):
-                yield reply
+            try:
+                async for reply in behaviour(request, context):
+                    yield reply
+            except SQLAlchemyError as exc:
+                await _store_failed(context, exc)
 
         return unary_stream
 
     async def unary_unary(request: Any, context: Any) -> Any:
         if request is UNDECODABLE:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, UNDECODABLE_DETAILS)
-        return await behaviour(request, context)
+        try:
+            return await behaviour(request, context)
+        except SQLAlchemyError as exc:
+            await _store_failed(context, exc)
 
     return unary_unary
+
+
+async def _store_failed(context: Any, exc: SQLAlchemyError) -> None:
+    """A database failure is the collector's, not the caller's: UNAVAILABLE, so agents retry."""
+    log.warning("store failed: %s", exc)
+    await context.abort(grpc.StatusCode.UNAVAILABLE, STORE_FAILED)
 
 
 _FACTORIES = {

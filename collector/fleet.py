@@ -175,6 +175,12 @@ def revoked_agent_ids(session: Session) -> set[str]:
     return set(session.scalars(select(Agent.id).where(Agent.revoked_at.is_not(None))))
 
 
+def current_credentials(session: Session, agent_ids: set[str]) -> dict[str, str]:
+    """The credential hash each of `agent_ids` holds now (a later enrollment replaces it)."""
+    rows = session.execute(select(Agent.id, Agent.credential_hash).where(Agent.id.in_(agent_ids)))
+    return {agent_id: credential_hash for agent_id, credential_hash in rows}
+
+
 @dataclass(frozen=True)
 class Connection:
     connection_id: str

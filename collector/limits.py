@@ -21,7 +21,8 @@ class LimitSettings(BaseModel):
 
     max_message_bytes: int = Field(4 * MIB, ge=64 * 1024, le=64 * MIB)
     """Largest single gRPC message, either way (RESOURCE_EXHAUSTED beyond)."""
-    max_batch_results: int = Field(1000, ge=1, le=100_000)
+    max_batch_results: int = Field(1000, ge=1, le=32_767)
+    """At most 32,767: a result's position in its batch is a SMALLINT."""
     max_text_chars: int = Field(2000, ge=80, le=100_000)
     """Summaries and remediation hints."""
     max_id_chars: int = Field(64, ge=16, le=1024)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from sqlalchemy.engine import make_url
 
 from collector import fleet, tls
 from collector.auth import AgentAuthInterceptor
@@ -92,6 +93,9 @@ async def serve(settings: CollectorSettings, store: Store | None = None) -> Coll
             # Agents ping to keep NAT mappings alive; allow it without a call in flight.
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            # Ping idle agents too, so a silently dead connection is closed within ~80 s.
+            ("grpc.keepalive_time_ms", 60_000),
+            ("grpc.keepalive_timeout_ms", 20_000),
         ],
     )
     # Not the generated add_*_to_server: those answer undecodable bytes with UNKNOWN.
@@ -119,7 +123,8 @@ async def serve(settings: CollectorSettings, store: Store | None = None) -> Coll
     await server.start()
     for name in ("", *SERVICES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("collector listening on %s (port %d), store %s", settings.listen, port, store.url)
+    shown = make_url(store.url).render_as_string(hide_password=True)
+    log.info("collector listening on %s (port %d), store %s", settings.listen, port, shown)
     if pki is not None:
         log.info(
             "TLS: agents' port %d (mutual TLS), enrollment port %d; agents pin %s",

@@ -43,3 +43,8 @@ def test_full_then_diffs_of_changed_sections_only() -> None:
     del sections["software"]
     diff = tracker.diff()
     assert diff is not None and diff.changed == {} and diff.removed == ("software",)
+
+
+def test_values_the_collector_would_refuse_are_made_storable() -> None:
+    value = to_json({"name\x00": "a\x00b", "ratio": float("nan"), "big": float("inf"), "n": 3})
+    assert value == {"name": "ab", "ratio": None, "big": None, "n": 3}

@@ -52,3 +52,12 @@ def test_a_valid_policy_loads(tmp_path: Path) -> None:
         "thresholds = { max_used_percent_warning = 80 }",
     )
     assert settings.checks["disk.free_space"].interval_seconds == 600
+
+
+def test_open_enrollment_is_never_honoured_on_an_outside_enrollment_port() -> None:
+    local = CollectorSettings(listen="127.0.0.1:50051", tls={"enabled": True})
+    assert local.open_enrollment
+    exposed = CollectorSettings(
+        listen="127.0.0.1:50051", tls={"enabled": True, "enroll_listen": "0.0.0.0:50052"}
+    )
+    assert not exposed.open_enrollment

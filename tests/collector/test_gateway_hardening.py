@@ -15,7 +15,7 @@ from collector.config import CollectorSettings
 from collector.gateway import REJECTED_SEQUENCE_HEADER
 from collector.server import Collector, serve
 from remdiag.v1 import agent_pb2, agent_pb2_grpc, common_pb2
-from tests.collector.factories import batch, counts, hello, pb_result
+from tests.collector.factories import batch, counts, heartbeat, hello, pb_result
 from tests.collector.test_gateway import agent_row, enrolled_metadata
 from tests.support import eventually
 
@@ -130,3 +130,21 @@ async def test_listening_on_a_busy_port_is_a_clear_error(
                 database_url=f"sqlite:///{tmp_path / 'second.db'}",
             )
         )
+
+
+async def test_enrolling_again_ends_the_old_identitys_open_stream(
+    collector: Collector, channel: grpc.aio.Channel
+) -> None:
+    agent_id, metadata = await enrolled_metadata(channel)
+    old = agent_pb2_grpc.AgentServiceStub(channel).Connect(metadata=metadata)
+    await old.write(hello(agent_id))
+    assert (await old.read()).WhichOneof("payload") == "welcome"
+
+    again, _ = await enrolled_metadata(channel)  # the same machine: its credential rotates
+    assert again == agent_id
+    with pytest.raises((grpc.aio.AioRpcError, asyncio.InvalidStateError)):
+        while True:  # the revocation watcher looks every couple of seconds
+            await old.write(heartbeat())
+            await asyncio.sleep(0.2)
+    assert await old.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "enrolled again" in (await old.details() or "")
