@@ -14,6 +14,7 @@ from sqlalchemy.exc import ArgumentError
 from agent.checks.registry import CHECKS
 from collector.engine import TicketRules
 from collector.limits import LimitSettings
+from collector.triage import DeskSettings
 from remdiag.configfile import LayeredSettings
 
 DEFAULT_PORT = 50051
@@ -73,6 +74,8 @@ class CollectorSettings(LayeredSettings):
     on loopback (`remdiag up`); beyond loopback every enrollment needs a token."""
     tickets: TicketSettings = TicketSettings()
     limits: LimitSettings = LimitSettings()
+    desk: DeskSettings = DeskSettings()
+    """Priority matrix, starting tiers and SLA durations ([desk])."""
     """Sizes, lengths and per-agent rates the collector accepts ([limits])."""
     checks: dict[str, CheckPolicySettings] = Field(default_factory=dict)
     """Policy sent to every agent, by check id (e.g. [checks."disk.free_space"])."""

@@ -219,6 +219,10 @@ def ticket_message(row: TicketRow) -> console_pb2.Ticket:
         updated_at=timestamp(t.updated_at),
         resolved_at=timestamp(t.resolved_at),
         failure_count=t.failure_count,
+        priority=t.priority,  # type: ignore[arg-type]
+        tier=t.tier,  # type: ignore[arg-type]
+        respond_by=timestamp(t.respond_by),
+        resolve_by=timestamp(t.resolve_by),
     )
 
 

@@ -200,7 +200,9 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
             )
             return _ack(acked)
         outcome = await self._store.run(
-            lambda s: ingest_batch(s, agent_id, sequence, results, self._rules, now)
+            lambda s: ingest_batch(
+                s, agent_id, sequence, results, self._rules, now, self._settings.desk
+            )
         )
         for ticket_id in outcome.opened:
             log.info("ticket %d opened for agent %s", ticket_id, agent_id)

@@ -19,9 +19,11 @@ from collector.engine import (
     decide,
 )
 from collector.store.models import Agent, CheckResult, CheckState, Ticket, TicketEvent
+from collector.triage import DeskSettings, place
 from remdiag.vocabulary import Category, CheckStatus, Severity, TicketState
 
 SYSTEM_ACTOR = "system"
+DEFAULT_DESK = DeskSettings()
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ def ingest_batch(
     results: list[IncomingResult],
     rules: TicketRules,
     now: datetime,
+    desk: DeskSettings = DEFAULT_DESK,
 ) -> IngestOutcome:
     """Store `results` as `sequence` of `agent_id` exactly once and run the rules over them.
 
@@ -106,7 +109,7 @@ def ingest_batch(
         if result.status.is_failure:
             state.last_failure_id = row.id
         if decision is not None:
-            ticket = _apply(session, agent, state, ticket, row, decision, rules, now)
+            ticket = _apply(session, agent, state, ticket, row, decision, rules, desk, now)
             if isinstance(decision, OpenTicket):
                 opened.append(ticket.id)
             elif isinstance(decision, ResolveTicket):
@@ -150,10 +153,12 @@ def _apply(
     row: CheckResult,
     decision: Decision,
     rules: TicketRules,
+    desk: DeskSettings,
     now: datetime,
 ) -> Ticket:
     """Carry out a decision of the engine on the store."""
     if isinstance(decision, OpenTicket):
+        placed = place(state.check_id, Category(row.category), decision.severity, now, desk)
         ticket = Ticket(
             agent_id=agent.id,
             check_id=state.check_id,
@@ -165,6 +170,10 @@ def _apply(
             updated_at=now,
             failure_count=state.consecutive_failures,
             evidence_result_id=row.id,
+            priority=int(placed.priority),
+            tier=int(placed.tier),
+            respond_by=placed.respond_by,
+            resolve_by=placed.resolve_by,
         )
         session.add(ticket)
         session.flush()
@@ -175,7 +184,8 @@ def _apply(
             now,
             "opened",
             f"failed {state.consecutive_failures} times in a row "
-            f"(threshold {rules.fails_before_ticket}): {row.summary}",
+            f"(threshold {rules.fails_before_ticket}): {row.summary}; "
+            f"{placed.priority.name}, {placed.tier.name}",
         )
         return ticket
 

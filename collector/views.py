@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from remdiag.v1 import console_pb2
-from remdiag.vocabulary import Category, CheckStatus, Severity, TicketState
+from remdiag.vocabulary import Category, CheckStatus, Priority, Severity, TicketState, Tier
 
 STATE_STYLE = {
     TicketState.NEW: "bold red",
@@ -61,14 +61,15 @@ def agents_table(agents: list[console_pb2.Agent]) -> Table:
 
 def tickets_table(tickets: list[console_pb2.Ticket], title: str = "Tickets") -> Table:
     table = Table(title=f"{title} ({len(tickets)})", title_justify="left")
-    for column in ("id", "state", "severity", "machine", "check", "opened", "failures"):
+    for column in ("id", "state", "priority", "tier", "machine", "check", "opened", "failures"):
         table.add_column(column)
     for t in tickets:
         state = TicketState(t.state)
         table.add_row(
             str(t.id),
             Text(state.label, style=STATE_STYLE.get(state, "")),
-            Severity(t.severity).label,
+            Priority(t.priority).name if t.priority else "-",
+            Tier(t.tier).name if t.tier else "-",
             t.hostname,
             t.check_id,
             when(t.opened_at),
@@ -85,6 +86,11 @@ def ticket_view(detail: console_pb2.TicketDetail) -> RenderableType:
     head.add_row("ticket", f"{t.id}: {t.title}")
     head.add_row("state", TicketState(t.state).label)
     head.add_row("severity", Severity(t.severity).label)
+    if t.priority:
+        head.add_row("priority", f"{Priority(t.priority).name}, starting at {Tier(t.tier).name}")
+    if t.HasField("respond_by"):
+        head.add_row("respond by", f"{t.respond_by.ToDatetime(tzinfo=UTC):%Y-%m-%d %H:%M} UTC")
+        head.add_row("resolve by", f"{t.resolve_by.ToDatetime(tzinfo=UTC):%Y-%m-%d %H:%M} UTC")
     head.add_row("category", Category(t.category).label)
     head.add_row("machine", f"{t.hostname} ({t.agent_id})")
     head.add_row("check", t.check_id)

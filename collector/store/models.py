@@ -23,7 +23,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from remdiag.vocabulary import TicketState
+from remdiag.vocabulary import Priority, TicketState, Tier
 
 # Deterministic constraint names, so Alembic migrations name the same things on every engine.
 NAMING = {
@@ -181,6 +181,10 @@ class Ticket(Base):
     updated_at: Mapped[datetime] = mapped_column()
     resolved_at: Mapped[datetime | None] = mapped_column()
     failure_count: Mapped[int] = mapped_column(Integer, default=0)
+    priority: Mapped[int] = mapped_column(SmallInteger, default=int(Priority.P3))
+    tier: Mapped[int] = mapped_column(SmallInteger, default=int(Tier.L1))
+    respond_by: Mapped[datetime | None] = mapped_column()
+    resolve_by: Mapped[datetime | None] = mapped_column()
     evidence_result_id: Mapped[int | None] = mapped_column(BigInteger)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -13,7 +14,7 @@ from collector.engine import TicketRules
 from collector.ingest import IncomingResult, IngestOutcome, UnknownAgentError, ingest_batch
 from collector.store.models import Agent, CheckResult, CheckState, Ticket, TicketEvent
 from collector.store.runner import Store
-from remdiag.vocabulary import CheckStatus, Severity, TicketState
+from remdiag.vocabulary import CheckStatus, Priority, Severity, TicketState, Tier
 from tests.collector.factories import DISK, NOW, at, counts, enrolled, result
 
 RULES = TicketRules(fails_before_ticket=3, passes_before_resolve=2)
@@ -255,3 +256,15 @@ def test_a_ticket_closed_by_hand_is_not_fed_by_later_failures(agent: Sender) -> 
     first, second = agent.tickets()
     assert first.state == TicketState.CLOSED and first.failure_count == opened.failure_count
     assert second.state == TicketState.NEW
+
+
+def test_an_opened_ticket_is_placed_by_priority_tier_and_sla(agent: Sender) -> None:
+    agent.statuses(CRITICAL, CRITICAL, CRITICAL)
+    (ticket,) = agent.tickets()
+    # critical on a machine of default (medium) impact: P2; a disk-space ticket starts at L1.
+    assert ticket.priority == Priority.P2
+    assert ticket.tier == Tier.L1
+    assert ticket.respond_by == ticket.opened_at + timedelta(hours=1)
+    assert ticket.resolve_by == ticket.opened_at + timedelta(hours=8)
+    (opened,) = agent.events(ticket.id)
+    assert opened.message.endswith("P2, L1")

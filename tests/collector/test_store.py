@@ -50,7 +50,7 @@ def test_migration_creates_every_table_and_is_stamped(store: Store) -> None:
         tables = set(inspect(connection).get_table_names())
         revision = MigrationContext.configure(connection).get_current_revision()
     assert tables == {*Base.metadata.tables, "alembic_version"}
-    assert revision == "0003"
+    assert revision == "0004"
 
 
 def test_opening_a_migrated_store_again_changes_nothing(store_url: str, store: Store) -> None:

@@ -196,6 +196,10 @@ class Ticket(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     RESOLVED_AT_FIELD_NUMBER: _builtins.int
     FAILURE_COUNT_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
+    TIER_FIELD_NUMBER: _builtins.int
+    RESPOND_BY_FIELD_NUMBER: _builtins.int
+    RESOLVE_BY_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     agent_id: _builtins.str
     hostname: _builtins.str
@@ -205,12 +209,21 @@ class Ticket(_message.Message):
     state: _common_pb2.TicketState.ValueType
     title: _builtins.str
     failure_count: _builtins.int
+    priority: _common_pb2.Priority.ValueType
+    tier: _common_pb2.Tier.ValueType
+    """The support tier the ticket starts at (L1 first contact ... L4 outside vendor)."""
     @_builtins.property
     def opened_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def updated_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def resolved_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def respond_by(self) -> _timestamp_pb2.Timestamp:
+        """SLA deadlines for first response and for resolution."""
+
+    @_builtins.property
+    def resolve_by(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -226,10 +239,14 @@ class Ticket(_message.Message):
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         resolved_at: _timestamp_pb2.Timestamp | None = ...,
         failure_count: _builtins.int = ...,
+        priority: _common_pb2.Priority.ValueType = ...,
+        tier: _common_pb2.Tier.ValueType = ...,
+        respond_by: _timestamp_pb2.Timestamp | None = ...,
+        resolve_by: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["opened_at", b"opened_at", "resolved_at", b"resolved_at", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["opened_at", b"opened_at", "resolve_by", b"resolve_by", "resolved_at", b"resolved_at", "respond_by", b"respond_by", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "category", b"category", "check_id", b"check_id", "failure_count", b"failure_count", "hostname", b"hostname", "id", b"id", "opened_at", b"opened_at", "resolved_at", b"resolved_at", "severity", b"severity", "state", b"state", "title", b"title", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "category", b"category", "check_id", b"check_id", "failure_count", b"failure_count", "hostname", b"hostname", "id", b"id", "opened_at", b"opened_at", "priority", b"priority", "resolve_by", b"resolve_by", "resolved_at", b"resolved_at", "respond_by", b"respond_by", "severity", b"severity", "state", b"state", "tier", b"tier", "title", b"title", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
