@@ -223,6 +223,7 @@ def ticket_message(row: TicketRow) -> console_pb2.Ticket:
         tier=t.tier,  # type: ignore[arg-type]
         respond_by=timestamp(t.respond_by),
         resolve_by=timestamp(t.resolve_by),
+        breached=t.response_breached_at is not None or t.resolution_breached_at is not None,
     )
 
 

@@ -16,6 +16,7 @@ from collector.config import CollectorSettings
 from collector.console import Console
 from collector.decoding import add_service
 from collector.gateway import AgentGateway
+from collector.jobs import run_jobs
 from collector.store.runner import Store
 from collector.tls import Pki, PkiError
 from remdiag.v1 import agent_pb2, console_pb2
@@ -135,6 +136,7 @@ async def serve(settings: CollectorSettings, store: Store | None = None) -> Coll
     if console_socket:
         log.info("local console: remdiag agents --collector %s", console_socket)
     watcher = asyncio.create_task(auth.watch_revocations(), name="revocations")
+    jobs = asyncio.create_task(run_jobs(store, settings.desk), name="jobs")
     return Collector(
         server,
         port,
@@ -142,7 +144,7 @@ async def serve(settings: CollectorSettings, store: Store | None = None) -> Coll
         enroll_port=enroll_port,
         pki=pki,
         console_socket=console_socket,
-        background=(watcher,),
+        background=(watcher, jobs),
     )
 
 

@@ -66,6 +66,8 @@ class DeskSettings(BaseModel):
     """Starting tier by check id or by category (`hardware`, `security`, ...); else L1."""
     sla: dict[str, SlaSettings] = Field(default_factory=lambda: dict(DEFAULT_SLA))
     """By priority, P1 to P4."""
+    sweep_seconds: float = Field(60.0, ge=1, le=3600)
+    """How often open tickets are checked against their SLA deadlines."""
 
     @field_validator("tiers")
     @classmethod

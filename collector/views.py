@@ -69,7 +69,7 @@ def tickets_table(tickets: list[console_pb2.Ticket], title: str = "Tickets") -> 
             str(t.id),
             Text(state.label, style=STATE_STYLE.get(state, "")),
             Priority(t.priority).name if t.priority else "-",
-            Tier(t.tier).name if t.tier else "-",
+            (Tier(t.tier).name if t.tier else "-") + (" breached" if t.breached else ""),
             t.hostname,
             t.check_id,
             when(t.opened_at),

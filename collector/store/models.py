@@ -185,6 +185,8 @@ class Ticket(Base):
     tier: Mapped[int] = mapped_column(SmallInteger, default=int(Tier.L1))
     respond_by: Mapped[datetime | None] = mapped_column()
     resolve_by: Mapped[datetime | None] = mapped_column()
+    response_breached_at: Mapped[datetime | None] = mapped_column()
+    resolution_breached_at: Mapped[datetime | None] = mapped_column()
     evidence_result_id: Mapped[int | None] = mapped_column(BigInteger)
 
 

@@ -46,7 +46,9 @@ def failing(check_id: str) -> IncomingResult:
 
 
 async def invoke(*args: str) -> Result:
-    return await asyncio.to_thread(CliRunner().invoke, main, list(args))
+    return await asyncio.to_thread(
+        lambda: CliRunner().invoke(main, list(args), env={"COLUMNS": "200"})
+    )
 
 
 async def test_agents_tickets_and_ticket(collector: Collector) -> None:

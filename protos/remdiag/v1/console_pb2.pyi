@@ -200,6 +200,7 @@ class Ticket(_message.Message):
     TIER_FIELD_NUMBER: _builtins.int
     RESPOND_BY_FIELD_NUMBER: _builtins.int
     RESOLVE_BY_FIELD_NUMBER: _builtins.int
+    BREACHED_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     agent_id: _builtins.str
     hostname: _builtins.str
@@ -212,6 +213,8 @@ class Ticket(_message.Message):
     priority: _common_pb2.Priority.ValueType
     tier: _common_pb2.Tier.ValueType
     """The support tier the ticket starts at (L1 first contact ... L4 outside vendor)."""
+    breached: _builtins.bool
+    """A deadline was missed (the ticket went up a tier for it)."""
     @_builtins.property
     def opened_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -243,10 +246,11 @@ class Ticket(_message.Message):
         tier: _common_pb2.Tier.ValueType = ...,
         respond_by: _timestamp_pb2.Timestamp | None = ...,
         resolve_by: _timestamp_pb2.Timestamp | None = ...,
+        breached: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["opened_at", b"opened_at", "resolve_by", b"resolve_by", "resolved_at", b"resolved_at", "respond_by", b"respond_by", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "category", b"category", "check_id", b"check_id", "failure_count", b"failure_count", "hostname", b"hostname", "id", b"id", "opened_at", b"opened_at", "priority", b"priority", "resolve_by", b"resolve_by", "resolved_at", b"resolved_at", "respond_by", b"respond_by", "severity", b"severity", "state", b"state", "tier", b"tier", "title", b"title", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "breached", b"breached", "category", b"category", "check_id", b"check_id", "failure_count", b"failure_count", "hostname", b"hostname", "id", b"id", "opened_at", b"opened_at", "priority", b"priority", "resolve_by", b"resolve_by", "resolved_at", b"resolved_at", "respond_by", b"respond_by", "severity", b"severity", "state", b"state", "tier", b"tier", "title", b"title", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
