@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from agent.checks.registry import CHECKS
+from agent.checks.registry import check_overrides
+from remdiag.addresses import host_port
 from remdiag.configfile import LayeredSettings
 
 
@@ -85,33 +85,5 @@ class AgentSettings(LayeredSettings):
     @model_validator(mode="after")
     def _checks_known_and_valid(self) -> AgentSettings:
         for check_id, settings in self.checks.items():
-            check = CHECKS.get(check_id)
-            if check is None:
-                raise ValueError(
-                    f"checks.{check_id}: unknown check (known: {', '.join(sorted(CHECKS))})"
-                )
-            try:
-                check.thresholds(settings.thresholds)
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                field = ".".join(str(p) for p in first["loc"])
-                raise ValueError(f"checks.{check_id}.thresholds.{field}: {first['msg']}") from None
+            check_overrides(check_id, settings.thresholds)
         return self
-
-
-def host_port(value: str) -> str:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
-        raise ValueError(f"expected HOST:PORT, got {value!r}")
-    return value
-
-
-def is_loopback_address(address: str) -> bool:
-    """HOST:PORT names this machine (localhost, 127.0.0.0/8, ::1)."""
-    host = address.rpartition(":")[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -12,8 +12,9 @@ from typing import Any
 import grpc
 
 from agent import __version__
-from agent.config import TlsSettings, is_loopback_address
+from agent.config import TlsSettings
 from agent.identity import Identity, load_pinned_ca, pin_ca, save_identity
+from remdiag.addresses import is_loopback_address
 from remdiag.v1 import agent_pb2, agent_pb2_grpc
 
 ENROLL_TIMEOUT_S = 30.0

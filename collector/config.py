@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from agent.checks.registry import CHECKS
+from agent.checks.registry import check_overrides
 from collector.engine import TicketRules
 from collector.limits import LimitSettings
 from collector.triage import DeskSettings
+from remdiag.addresses import host_port, is_loopback_host
 from remdiag.configfile import LayeredSettings
 
 DEFAULT_PORT = 50051
@@ -56,7 +56,7 @@ class TlsSettings(BaseModel):
     @field_validator("enroll_listen")
     @classmethod
     def _host_port(cls, value: str) -> str:
-        return value and _host_port(value)
+        return value and host_port(value, allow_port_zero=True)
 
 
 class CollectorSettings(LayeredSettings):
@@ -93,7 +93,7 @@ class CollectorSettings(LayeredSettings):
     @field_validator("listen")
     @classmethod
     def _host_port(cls, value: str) -> str:
-        return _host_port(value)
+        return host_port(value, allow_port_zero=True)
 
     @property
     def tls_active(self) -> bool:
@@ -106,7 +106,7 @@ class CollectorSettings(LayeredSettings):
         return (
             self.allow_open_enrollment
             and not self.listens_beyond_loopback
-            and (not self.tls_active or _is_loopback_host(enroll_host))
+            and (not self.tls_active or is_loopback_host(enroll_host))
         )
 
     @property
@@ -138,7 +138,7 @@ class CollectorSettings(LayeredSettings):
 
     @property
     def listens_beyond_loopback(self) -> bool:
-        return not _is_loopback_host(self.listen.rpartition(":")[0])
+        return not is_loopback_host(self.listen.rpartition(":")[0])
 
     @model_validator(mode="after")
     def _safe_and_valid(self) -> CollectorSettings:
@@ -152,36 +152,9 @@ class CollectorSettings(LayeredSettings):
             if port and self.enroll_listen_address == self.listen:
                 raise ValueError("tls.enroll_listen: must differ from listen")
         for check_id, policy in self.checks.items():
-            check = CHECKS.get(check_id)
-            if check is None:
-                raise ValueError(
-                    f"checks.{check_id}: unknown check (known: {', '.join(sorted(CHECKS))})"
-                )
-            try:
-                check.thresholds(policy.thresholds)
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                field = ".".join(str(p) for p in first["loc"])
-                raise ValueError(f"checks.{check_id}.thresholds.{field}: {first['msg']}") from None
+            check_overrides(check_id, policy.thresholds)
         return self
-
-
-def _host_port(value: str) -> str:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"expected HOST:PORT, got {value!r}")
-    return value
 
 
 def _port_of(address: str) -> int:
     return int(address.rpartition(":")[2])
-
-
-def _is_loopback_host(host: str) -> bool:
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a host name may resolve anywhere

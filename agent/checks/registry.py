@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from pydantic import ValidationError
+
 from agent.checks.antivirus import AntivirusActive
 from agent.checks.base import Check
 from agent.checks.battery import BatteryWear
@@ -80,3 +82,17 @@ def get_check(check_id: str) -> Check[Any, Any]:
     except KeyError:
         known = ", ".join(sorted(CHECKS))
         raise KeyError(f"unknown check {check_id!r}; known checks: {known}") from None
+
+
+def check_overrides(check_id: str, thresholds: Mapping[str, Any]) -> None:
+    """ValueError naming the option (checks.ID.thresholds.FIELD) unless `check_id` is known
+    and `thresholds` are valid overrides for it: for config and policy validation."""
+    check = CHECKS.get(check_id)
+    if check is None:
+        raise ValueError(f"checks.{check_id}: unknown check (known: {', '.join(sorted(CHECKS))})")
+    try:
+        check.thresholds(dict(thresholds))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise ValueError(f"checks.{check_id}.thresholds.{field}: {first['msg']}") from None
