@@ -40,6 +40,7 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
         self._settings = settings
         self._rules = settings.tickets.rules()
         self._limits = settings.limits
+        self._policy = policy_message(settings)
         # Per agent, not per stream, so reconnecting does not reset a flooding agent's rate.
         self._rates: dict[str, AgentRate] = {}
         self._pki = pki
@@ -133,7 +134,7 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
                 welcome=agent_pb2.Welcome(
                     agent_id=agent_id,
                     last_acked_sequence=last,
-                    policy=self._policy(),
+                    policy=self._policy,
                     heartbeat_interval_seconds=self._settings.heartbeat_interval_seconds,
                 )
             )
@@ -208,24 +209,26 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
             log.info("ticket %d opened for agent %s", ticket_id, agent_id)
         return _ack(outcome.acked_through)
 
-    def _policy(self) -> common_pb2.Policy:
-        return common_pb2.Policy(
-            version=1,
-            checks=[
-                common_pb2.CheckPolicy(
-                    check_id=check_id,
-                    disabled=not policy.enabled,
-                    interval_seconds=policy.interval_seconds,
-                    thresholds=convert.dict_to_struct(
-                        # Validated at start-up; sent in JSON form, only what was set.
-                        CHECKS[check_id]
-                        .thresholds(policy.thresholds)
-                        .model_dump(mode="json", include=set(policy.thresholds))
-                    ),
-                )
-                for check_id, policy in sorted(self._settings.checks.items())
-            ],
-        )
+
+def policy_message(settings: CollectorSettings) -> common_pb2.Policy:
+    """The policy every agent gets: fixed at start-up, so built once, not per Connect."""
+    return common_pb2.Policy(
+        version=1,
+        checks=[
+            common_pb2.CheckPolicy(
+                check_id=check_id,
+                disabled=not policy.enabled,
+                interval_seconds=policy.interval_seconds,
+                thresholds=convert.dict_to_struct(
+                    # Validated at start-up; sent in JSON form, only what was set.
+                    CHECKS[check_id]
+                    .thresholds(policy.thresholds)
+                    .model_dump(mode="json", include=set(policy.thresholds))
+                ),
+            )
+            for check_id, policy in sorted(settings.checks.items())
+        ],
+    )
 
 
 def _ack(through: int) -> agent_pb2.CollectorMessage:
