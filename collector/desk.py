@@ -9,8 +9,8 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from collector.escalation import Deadline, TicketClock, missed
-from collector.ingest import SYSTEM_ACTOR
 from collector.store.models import CLOSED_STATES, Agent, CheckResult, Ticket, TicketEvent
+from collector.timeline import record
 from remdiag.vocabulary import TicketState, Tier
 
 DEFAULT_PAGE = 200
@@ -86,15 +86,13 @@ def sweep(session: Session, now: datetime) -> list[int]:
                 ticket.resolution_breached_at = now
             old = Tier(ticket.tier)
             ticket.tier = int(breach.new_tier)
-            session.add(
-                TicketEvent(
-                    ticket_id=ticket.id,
-                    at=now,
-                    actor=SYSTEM_ACTOR,
-                    kind="breached",
-                    message=f"missed its {breach.deadline} deadline "
-                    f"({breach.due:%Y-%m-%d %H:%M} UTC); {old.name} -> {breach.new_tier.name}",
-                )
+            record(
+                session,
+                ticket,
+                now,
+                "breached",
+                f"missed its {breach.deadline} deadline "
+                f"({breach.due:%Y-%m-%d %H:%M} UTC); {old.name} -> {breach.new_tier.name}",
             )
         if breaches:
             ticket.updated_at = now

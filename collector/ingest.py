@@ -18,11 +18,11 @@ from collector.engine import (
     TicketRules,
     decide,
 )
-from collector.store.models import Agent, CheckResult, CheckState, Ticket, TicketEvent
+from collector.store.models import Agent, CheckResult, CheckState, Ticket
+from collector.timeline import record
 from collector.triage import DeskSettings, place
 from remdiag.vocabulary import Category, CheckStatus, Severity, TicketState
 
-SYSTEM_ACTOR = "system"
 DEFAULT_DESK = DeskSettings()
 
 
@@ -178,7 +178,7 @@ def _apply(
         session.add(ticket)
         session.flush()
         state.open_ticket_id = ticket.id
-        _event(
+        record(
             session,
             ticket,
             now,
@@ -196,7 +196,7 @@ def _apply(
         ticket.evidence_result_id = row.id
         if decision.raised_to is not None:
             ticket.severity = int(decision.raised_to)
-            _event(
+            record(
                 session, ticket, now, "severity", f"now {decision.raised_to.label}: {row.summary}"
             )
         return ticket
@@ -204,7 +204,7 @@ def _apply(
     ticket.state = int(TicketState.RESOLVED)
     ticket.resolved_at = now
     state.open_ticket_id = None
-    _event(
+    record(
         session,
         ticket,
         now,
@@ -212,9 +212,3 @@ def _apply(
         f"resolved automatically: passed {decision.passes} times in a row: {row.summary}",
     )
     return ticket
-
-
-def _event(session: Session, ticket: Ticket, now: datetime, kind: str, message: str) -> None:
-    session.add(
-        TicketEvent(ticket_id=ticket.id, at=now, actor=SYSTEM_ACTOR, kind=kind, message=message)
-    )

@@ -41,8 +41,8 @@ class SlaSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    respond_minutes: int = Field(ge=1, le=60 * 24 * 90)
-    resolve_minutes: int = Field(ge=1, le=60 * 24 * 365)
+    respond_minutes: float = Field(gt=0, le=60 * 24 * 90, allow_inf_nan=False)
+    resolve_minutes: float = Field(gt=0, le=60 * 24 * 365, allow_inf_nan=False)
 
 
 DEFAULT_SLA = {
@@ -59,7 +59,11 @@ class DeskSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     default_impact: Level = Level.MEDIUM
-    """Impact of a machine until machine tags can raise it (e.g. `vip`, `server`)."""
+    """Impact of a machine none of whose tags is in `impact_tags`."""
+    impact_tags: dict[str, Level] = Field(
+        default_factory=lambda: {"vip": Level.HIGH, "server": Level.HIGH, "lab": Level.LOW}
+    )
+    """Machine tag -> impact; a machine with several takes the highest."""
     tiers: dict[str, str] = Field(
         default_factory=lambda: {k: v.name for k, v in DEFAULT_TIERS.items()}
     )
@@ -67,7 +71,14 @@ class DeskSettings(BaseModel):
     sla: dict[str, SlaSettings] = Field(default_factory=lambda: dict(DEFAULT_SLA))
     """By priority, P1 to P4."""
     sweep_seconds: float = Field(60.0, ge=1, le=3600)
-    """How often open tickets are checked against their SLA deadlines."""
+    """How often open tickets are checked against their SLA deadlines (and windows)."""
+    reopen_window_minutes: float = Field(24 * 60, ge=0, le=60 * 24 * 90)
+    """A check failing again this soon after its ticket resolved reopens that ticket."""
+    flap_changes: int = Field(4, ge=2, le=100)
+    """More than this many pass/fail flips within `flap_window_minutes` is flapping."""
+    flap_window_minutes: float = Field(60, gt=0, le=60 * 24 * 7)
+    offline_after_seconds: float = Field(15 * 60, ge=10, le=60 * 60 * 24 * 30)
+    """No word from a machine for this long opens an offline ticket (0 < heartbeat << this)."""
 
     @field_validator("tiers")
     @classmethod
@@ -88,6 +99,15 @@ class DeskSettings(BaseModel):
                 f"unknown {sorted(unknown)})"
             )
         return value
+
+
+_LEVEL_ORDER = (Level.LOW, Level.MEDIUM, Level.HIGH)
+
+
+def impact_of(tags: list[str], desk: DeskSettings) -> Level:
+    """The highest impact any of the machine's tags gives, else the default."""
+    levels = [desk.impact_tags[t] for t in tags if t in desk.impact_tags]
+    return max(levels, key=_LEVEL_ORDER.index) if levels else desk.default_impact
 
 
 @dataclass(frozen=True)

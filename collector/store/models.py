@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 models: agents, enrollment tokens, check results, check state, tickets, events."""
+"""SQLAlchemy 2 models: agents, tokens, check results and state, tickets, events, windows."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -93,6 +94,9 @@ class Agent(Base):
     older certificate of the same agent is refused."""
     revoked_at: Mapped[datetime | None] = mapped_column(index=True)
     """Set by `remdiag agents revoke`: the agent may neither connect nor enroll again."""
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    """Admin-given labels (`vip`, `server`, `finance`): they set a ticket's impact and scope
+    maintenance windows."""
 
 
 class EnrollmentToken(Base):
@@ -153,6 +157,13 @@ class CheckState(Base):
     )
     last_failure_id: Mapped[int | None] = mapped_column(BigInteger)
     """check_results.id of the latest failing result: a ticket's evidence."""
+    changes: Mapped[list[float]] = mapped_column(JSON, default=list, server_default="[]")
+    """When the check last flipped between passing and failing (epoch seconds, newest last,
+    bounded): what flap detection counts."""
+    last_ticket_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id", ondelete="SET NULL")
+    )
+    """The latest ticket of this check, open or not: reopened when it fails again soon."""
 
 
 class Ticket(Base):
@@ -188,6 +199,17 @@ class Ticket(Base):
     response_breached_at: Mapped[datetime | None] = mapped_column()
     resolution_breached_at: Mapped[datetime | None] = mapped_column()
     evidence_result_id: Mapped[int | None] = mapped_column(BigInteger)
+    assignee: Mapped[str | None] = mapped_column(String(128), index=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column()
+    """First response: when a person first took, assigned or worked the ticket."""
+    closed_at: Mapped[datetime | None] = mapped_column()
+    resolved_by: Mapped[str | None] = mapped_column(String(128))
+    """`system` when the machine recovered by itself, else the person who resolved it."""
+    flapping: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """The check keeps flipping: the ticket stays open until it is stable."""
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    sla_paused_at: Mapped[datetime | None] = mapped_column()
+    """Set while a maintenance window covers the machine: the SLA clocks stand still."""
 
 
 class TicketEvent(Base):
@@ -199,3 +221,25 @@ class TicketEvent(Base):
     actor: Mapped[str] = mapped_column(String(128))
     kind: Mapped[str] = mapped_column(String(32))
     message: Mapped[str] = mapped_column(Text)
+
+
+class MaintenanceWindow(Base):
+    """A time when nothing opens tickets on the machines it covers, and SLA clocks pause.
+
+    One-off (`starts_at` + duration) or recurring (`cron` + duration, in `timezone`); it covers
+    the machines listed, the machines with any of the tags, or every machine.
+    """
+
+    __tablename__ = "maintenance_windows"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128))
+    starts_at: Mapped[datetime | None] = mapped_column()
+    cron: Mapped[str | None] = mapped_column(String(128))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    all_machines: Mapped[bool] = mapped_column(default=False)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    agent_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column()
+    created_by: Mapped[str] = mapped_column(String(128))

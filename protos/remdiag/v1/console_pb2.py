@@ -26,37 +26,79 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from remdiag.v1 import common_pb2 as remdiag_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18remdiag/v1/console.proto\x12\nremdiag.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17remdiag/v1/common.proto\"\xf1\x01\n\x05\x41gent\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\n\n\x02os\x18\x03 \x01(\t\x12\x15\n\ragent_version\x18\x04 \x01(\t\x12/\n\x0b\x65nrolled_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_seen_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tconnected\x18\x07 \x01(\x08\x12\x15\n\rlast_sequence\x18\x08 \x01(\x04\x12\x14\n\x0copen_tickets\x18\t \x01(\r\"\xc3\x01\n\nCheckState\x12\x10\n\x08\x63heck_id\x18\x01 \x01(\t\x12\'\n\x06status\x18\x02 \x01(\x0e\x32\x17.remdiag.v1.CheckStatus\x12\x0f\n\x07summary\x18\x03 \x01(\t\x12/\n\x0bobserved_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1c\n\x14\x63onsecutive_failures\x18\x05 \x01(\r\x12\x1a\n\x12\x63onsecutive_passes\x18\x06 \x01(\r\"W\n\x0b\x41gentDetail\x12 \n\x05\x61gent\x18\x01 \x01(\x0b\x32\x11.remdiag.v1.Agent\x12&\n\x06\x63hecks\x18\x02 \x03(\x0b\x32\x16.remdiag.v1.CheckState\"\x13\n\x11ListAgentsRequest\"7\n\x12ListAgentsResponse\x12!\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x11.remdiag.v1.Agent\"#\n\x0fGetAgentRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\"\xb2\x04\n\x06Ticket\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x10\n\x08hostname\x18\x03 \x01(\t\x12\x10\n\x08\x63heck_id\x18\x04 \x01(\t\x12&\n\x08\x63\x61tegory\x18\x05 \x01(\x0e\x32\x14.remdiag.v1.Category\x12&\n\x08severity\x18\x06 \x01(\x0e\x32\x14.remdiag.v1.Severity\x12&\n\x05state\x18\x07 \x01(\x0e\x32\x17.remdiag.v1.TicketState\x12\r\n\x05title\x18\x08 \x01(\t\x12-\n\topened_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bresolved_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rfailure_count\x18\x0c \x01(\r\x12&\n\x08priority\x18\r \x01(\x0e\x32\x14.remdiag.v1.Priority\x12\x1e\n\x04tier\x18\x0e \x01(\x0e\x32\x10.remdiag.v1.Tier\x12.\n\nrespond_by\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nresolve_by\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x62reached\x18\x11 \x01(\x08\"c\n\x0bTicketEvent\x12&\n\x02\x61t\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"H\n\x12ListTicketsRequest\x12\x11\n\topen_only\x18\x01 \x01(\x08\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\r\":\n\x13ListTicketsResponse\x12#\n\x07tickets\x18\x01 \x03(\x0b\x32\x12.remdiag.v1.Ticket\"%\n\x10GetTicketRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x04\"\x86\x01\n\x0cTicketDetail\x12\"\n\x06ticket\x18\x01 \x01(\x0b\x32\x12.remdiag.v1.Ticket\x12\'\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x17.remdiag.v1.TicketEvent\x12)\n\x08\x65vidence\x18\x03 \x01(\x0b\x32\x17.remdiag.v1.CheckResult2\xb4\x02\n\x0e\x43onsoleService\x12K\n\nListAgents\x12\x1d.remdiag.v1.ListAgentsRequest\x1a\x1e.remdiag.v1.ListAgentsResponse\x12@\n\x08GetAgent\x12\x1b.remdiag.v1.GetAgentRequest\x1a\x17.remdiag.v1.AgentDetail\x12N\n\x0bListTickets\x12\x1e.remdiag.v1.ListTicketsRequest\x1a\x1f.remdiag.v1.ListTicketsResponse\x12\x43\n\tGetTicket\x12\x1c.remdiag.v1.GetTicketRequest\x1a\x18.remdiag.v1.TicketDetailb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18remdiag/v1/console.proto\x12\nremdiag.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17remdiag/v1/common.proto\"\xff\x01\n\x05\x41gent\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\n\n\x02os\x18\x03 \x01(\t\x12\x15\n\ragent_version\x18\x04 \x01(\t\x12/\n\x0b\x65nrolled_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_seen_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tconnected\x18\x07 \x01(\x08\x12\x15\n\rlast_sequence\x18\x08 \x01(\x04\x12\x14\n\x0copen_tickets\x18\t \x01(\r\x12\x0c\n\x04tags\x18\n \x03(\t\"\xc3\x01\n\nCheckState\x12\x10\n\x08\x63heck_id\x18\x01 \x01(\t\x12\'\n\x06status\x18\x02 \x01(\x0e\x32\x17.remdiag.v1.CheckStatus\x12\x0f\n\x07summary\x18\x03 \x01(\t\x12/\n\x0bobserved_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1c\n\x14\x63onsecutive_failures\x18\x05 \x01(\r\x12\x1a\n\x12\x63onsecutive_passes\x18\x06 \x01(\r\"W\n\x0b\x41gentDetail\x12 \n\x05\x61gent\x18\x01 \x01(\x0b\x32\x11.remdiag.v1.Agent\x12&\n\x06\x63hecks\x18\x02 \x03(\x0b\x32\x16.remdiag.v1.CheckState\"\x13\n\x11ListAgentsRequest\"7\n\x12ListAgentsResponse\x12!\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x11.remdiag.v1.Agent\"#\n\x0fGetAgentRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\"\xf9\x05\n\x06Ticket\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x10\n\x08hostname\x18\x03 \x01(\t\x12\x10\n\x08\x63heck_id\x18\x04 \x01(\t\x12&\n\x08\x63\x61tegory\x18\x05 \x01(\x0e\x32\x14.remdiag.v1.Category\x12&\n\x08severity\x18\x06 \x01(\x0e\x32\x14.remdiag.v1.Severity\x12&\n\x05state\x18\x07 \x01(\x0e\x32\x17.remdiag.v1.TicketState\x12\r\n\x05title\x18\x08 \x01(\t\x12-\n\topened_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bresolved_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rfailure_count\x18\x0c \x01(\r\x12&\n\x08priority\x18\r \x01(\x0e\x32\x14.remdiag.v1.Priority\x12\x1e\n\x04tier\x18\x0e \x01(\x0e\x32\x10.remdiag.v1.Tier\x12.\n\nrespond_by\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nresolve_by\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x62reached\x18\x11 \x01(\x08\x12\x10\n\x08\x61ssignee\x18\x12 \x01(\t\x12\x10\n\x08\x66lapping\x18\x13 \x01(\x08\x12\x33\n\x0f\x61\x63knowledged_at\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tclosed_at\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nsla_paused\x18\x16 \x01(\x08\x12\x14\n\x0creopen_count\x18\x17 \x01(\r\x12\x13\n\x0bresolved_by\x18\x18 \x01(\t\"c\n\x0bTicketEvent\x12&\n\x02\x61t\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"\xce\x02\n\x12ListTicketsRequest\x12\x11\n\topen_only\x18\x01 \x01(\x08\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\r\x12\'\n\x06states\x18\x04 \x03(\x0e\x32\x17.remdiag.v1.TicketState\x12(\n\npriorities\x18\x05 \x03(\x0e\x32\x14.remdiag.v1.Priority\x12\x1f\n\x05tiers\x18\x06 \x03(\x0e\x32\x10.remdiag.v1.Tier\x12(\n\ncategories\x18\x07 \x03(\x0e\x32\x14.remdiag.v1.Category\x12\x10\n\x08\x61ssignee\x18\x08 \x01(\t\x12\x17\n\x0funassigned_only\x18\t \x01(\x08\x12\x15\n\rbreached_only\x18\n \x01(\x08\x12$\n\x04sort\x18\x0b \x01(\x0e\x32\x16.remdiag.v1.TicketSort\":\n\x13ListTicketsResponse\x12#\n\x07tickets\x18\x01 \x03(\x0b\x32\x12.remdiag.v1.Ticket\"%\n\x10GetTicketRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x04\"\x86\x01\n\x0cTicketDetail\x12\"\n\x06ticket\x18\x01 \x01(\x0b\x32\x12.remdiag.v1.Ticket\x12\'\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x17.remdiag.v1.TicketEvent\x12)\n\x08\x65vidence\x18\x03 \x01(\x0b\x32\x17.remdiag.v1.CheckResult\"\xa1\x03\n\x13UpdateTicketRequest\x12\x11\n\tticket_id\x18\x01 \x01(\x04\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12&\n\x04take\x18\x03 \x01(\x0b\x32\x16.remdiag.v1.TakeTicketH\x00\x12*\n\x06\x61ssign\x18\x04 \x01(\x0b\x32\x18.remdiag.v1.AssignTicketH\x00\x12(\n\x05start\x18\x05 \x01(\x0b\x32\x17.remdiag.v1.StartTicketH\x00\x12,\n\x07\x63omment\x18\x06 \x01(\x0b\x32\x19.remdiag.v1.CommentTicketH\x00\x12.\n\x08\x65scalate\x18\x07 \x01(\x0b\x32\x1a.remdiag.v1.EscalateTicketH\x00\x12,\n\x07resolve\x18\x08 \x01(\x0b\x32\x19.remdiag.v1.ResolveTicketH\x00\x12(\n\x05\x63lose\x18\t \x01(\x0b\x32\x17.remdiag.v1.CloseTicketH\x00\x12*\n\x06reopen\x18\n \x01(\x0b\x32\x18.remdiag.v1.ReopenTicketH\x00\x42\x08\n\x06\x61\x63tion\"\x0c\n\nTakeTicket\" \n\x0c\x41ssignTicket\x12\x10\n\x08\x61ssignee\x18\x01 \x01(\t\"\r\n\x0bStartTicket\"\x1d\n\rCommentTicket\x12\x0c\n\x04text\x18\x01 \x01(\t\"\x1e\n\x0e\x45scalateTicket\x12\x0c\n\x04note\x18\x01 \x01(\t\"\x1d\n\rResolveTicket\x12\x0c\n\x04note\x18\x01 \x01(\t\"\x1b\n\x0b\x43loseTicket\x12\x0c\n\x04note\x18\x01 \x01(\t\"\x1c\n\x0cReopenTicket\x12\x0c\n\x04note\x18\x01 \x01(\t\"@\n\x0fTagAgentRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0b\n\x03\x61\x64\x64\x18\x02 \x03(\t\x12\x0e\n\x06remove\x18\x03 \x03(\t\"\xd1\x02\n\x11MaintenanceWindow\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0c\n\x04name\x18\x02 \x01(\t\x12-\n\tstarts_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04\x63ron\x18\x04 \x01(\t\x12\x10\n\x08timezone\x18\x05 \x01(\t\x12\x18\n\x10\x64uration_minutes\x18\x06 \x01(\r\x12\x14\n\x0c\x61ll_machines\x18\x07 \x01(\x08\x12\x0c\n\x04tags\x18\x08 \x03(\t\x12\x11\n\tagent_ids\x18\t \x03(\t\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\x0b \x01(\t\x12\x0e\n\x06\x61\x63tive\x18\x0c \x01(\x08\x12.\n\nnext_start\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x14\n\x12ListWindowsRequest\"E\n\x13ListWindowsResponse\x12.\n\x07windows\x18\x01 \x03(\x0b\x32\x1d.remdiag.v1.MaintenanceWindow\"S\n\x13\x43reateWindowRequest\x12-\n\x06window\x18\x01 \x01(\x0b\x32\x1d.remdiag.v1.MaintenanceWindow\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\"(\n\x13\x44\x65leteWindowRequest\x12\x11\n\twindow_id\x18\x01 \x01(\x04\"\x16\n\x14\x44\x65leteWindowResponse\")\n\x10GetReportRequest\x12\x15\n\rsince_seconds\x18\x01 \x01(\r\"#\n\x05\x43ount\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\r\"K\n\rDurationStats\x12\r\n\x05\x63ount\x18\x01 \x01(\r\x12\x16\n\x0emedian_seconds\x18\x02 \x01(\x01\x12\x13\n\x0bp90_seconds\x18\x03 \x01(\x01\"\xfe\x04\n\x06Report\x12)\n\x05since\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06opened\x18\x03 \x01(\r\x12\x10\n\x08resolved\x18\x04 \x01(\r\x12\x17\n\x0fresolution_rate\x18\x05 \x01(\x01\x12\x15\n\rauto_resolved\x18\x06 \x01(\r\x12\x1e\n\x16resolved_by_technician\x18\x07 \x01(\r\x12\x10\n\x08reopened\x18\x08 \x01(\r\x12&\n\x0b\x62y_category\x18\t \x03(\x0b\x32\x11.remdiag.v1.Count\x12#\n\x08\x62y_check\x18\n \x03(\x0b\x32\x11.remdiag.v1.Count\x12%\n\nby_machine\x18\x0b \x03(\x0b\x32\x11.remdiag.v1.Count\x12&\n\x0b\x62y_priority\x18\x0c \x03(\x0b\x32\x11.remdiag.v1.Count\x12\"\n\x07\x62y_tier\x18\r \x03(\x0b\x32\x11.remdiag.v1.Count\x12\"\n\x07per_day\x18\x0e \x03(\x0b\x32\x11.remdiag.v1.Count\x12\x31\n\x0e\x66irst_response\x18\x0f \x01(\x0b\x32\x19.remdiag.v1.DurationStats\x12-\n\nresolution\x18\x10 \x01(\x0b\x32\x19.remdiag.v1.DurationStats\x12\x1f\n\x17response_sla_compliance\x18\x11 \x01(\x01\x12!\n\x19resolution_sla_compliance\x18\x12 \x01(\x01\x12\x10\n\x08\x62reached\x18\x13 \x01(\r*Z\n\nTicketSort\x12\x1b\n\x17TICKET_SORT_UNSPECIFIED\x10\x00\x12\x17\n\x13TICKET_SORT_URGENCY\x10\x01\x12\x16\n\x12TICKET_SORT_NEWEST\x10\x02\x32\xed\x05\n\x0e\x43onsoleService\x12K\n\nListAgents\x12\x1d.remdiag.v1.ListAgentsRequest\x1a\x1e.remdiag.v1.ListAgentsResponse\x12@\n\x08GetAgent\x12\x1b.remdiag.v1.GetAgentRequest\x1a\x17.remdiag.v1.AgentDetail\x12N\n\x0bListTickets\x12\x1e.remdiag.v1.ListTicketsRequest\x1a\x1f.remdiag.v1.ListTicketsResponse\x12\x43\n\tGetTicket\x12\x1c.remdiag.v1.GetTicketRequest\x1a\x18.remdiag.v1.TicketDetail\x12I\n\x0cUpdateTicket\x12\x1f.remdiag.v1.UpdateTicketRequest\x1a\x18.remdiag.v1.TicketDetail\x12:\n\x08TagAgent\x12\x1b.remdiag.v1.TagAgentRequest\x1a\x11.remdiag.v1.Agent\x12N\n\x0bListWindows\x12\x1e.remdiag.v1.ListWindowsRequest\x1a\x1f.remdiag.v1.ListWindowsResponse\x12N\n\x0c\x43reateWindow\x12\x1f.remdiag.v1.CreateWindowRequest\x1a\x1d.remdiag.v1.MaintenanceWindow\x12Q\n\x0c\x44\x65leteWindow\x12\x1f.remdiag.v1.DeleteWindowRequest\x1a .remdiag.v1.DeleteWindowResponse\x12=\n\tGetReport\x12\x1c.remdiag.v1.GetReportRequest\x1a\x12.remdiag.v1.Reportb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'remdiag.v1.console_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_TICKETSORT']._serialized_start=4280
+  _globals['_TICKETSORT']._serialized_end=4370
   _globals['_AGENT']._serialized_start=99
-  _globals['_AGENT']._serialized_end=340
-  _globals['_CHECKSTATE']._serialized_start=343
-  _globals['_CHECKSTATE']._serialized_end=538
-  _globals['_AGENTDETAIL']._serialized_start=540
-  _globals['_AGENTDETAIL']._serialized_end=627
-  _globals['_LISTAGENTSREQUEST']._serialized_start=629
-  _globals['_LISTAGENTSREQUEST']._serialized_end=648
-  _globals['_LISTAGENTSRESPONSE']._serialized_start=650
-  _globals['_LISTAGENTSRESPONSE']._serialized_end=705
-  _globals['_GETAGENTREQUEST']._serialized_start=707
-  _globals['_GETAGENTREQUEST']._serialized_end=742
-  _globals['_TICKET']._serialized_start=745
-  _globals['_TICKET']._serialized_end=1307
-  _globals['_TICKETEVENT']._serialized_start=1309
-  _globals['_TICKETEVENT']._serialized_end=1408
-  _globals['_LISTTICKETSREQUEST']._serialized_start=1410
-  _globals['_LISTTICKETSREQUEST']._serialized_end=1482
-  _globals['_LISTTICKETSRESPONSE']._serialized_start=1484
-  _globals['_LISTTICKETSRESPONSE']._serialized_end=1542
-  _globals['_GETTICKETREQUEST']._serialized_start=1544
-  _globals['_GETTICKETREQUEST']._serialized_end=1581
-  _globals['_TICKETDETAIL']._serialized_start=1584
-  _globals['_TICKETDETAIL']._serialized_end=1718
-  _globals['_CONSOLESERVICE']._serialized_start=1721
-  _globals['_CONSOLESERVICE']._serialized_end=2029
+  _globals['_AGENT']._serialized_end=354
+  _globals['_CHECKSTATE']._serialized_start=357
+  _globals['_CHECKSTATE']._serialized_end=552
+  _globals['_AGENTDETAIL']._serialized_start=554
+  _globals['_AGENTDETAIL']._serialized_end=641
+  _globals['_LISTAGENTSREQUEST']._serialized_start=643
+  _globals['_LISTAGENTSREQUEST']._serialized_end=662
+  _globals['_LISTAGENTSRESPONSE']._serialized_start=664
+  _globals['_LISTAGENTSRESPONSE']._serialized_end=719
+  _globals['_GETAGENTREQUEST']._serialized_start=721
+  _globals['_GETAGENTREQUEST']._serialized_end=756
+  _globals['_TICKET']._serialized_start=759
+  _globals['_TICKET']._serialized_end=1520
+  _globals['_TICKETEVENT']._serialized_start=1522
+  _globals['_TICKETEVENT']._serialized_end=1621
+  _globals['_LISTTICKETSREQUEST']._serialized_start=1624
+  _globals['_LISTTICKETSREQUEST']._serialized_end=1958
+  _globals['_LISTTICKETSRESPONSE']._serialized_start=1960
+  _globals['_LISTTICKETSRESPONSE']._serialized_end=2018
+  _globals['_GETTICKETREQUEST']._serialized_start=2020
+  _globals['_GETTICKETREQUEST']._serialized_end=2057
+  _globals['_TICKETDETAIL']._serialized_start=2060
+  _globals['_TICKETDETAIL']._serialized_end=2194
+  _globals['_UPDATETICKETREQUEST']._serialized_start=2197
+  _globals['_UPDATETICKETREQUEST']._serialized_end=2614
+  _globals['_TAKETICKET']._serialized_start=2616
+  _globals['_TAKETICKET']._serialized_end=2628
+  _globals['_ASSIGNTICKET']._serialized_start=2630
+  _globals['_ASSIGNTICKET']._serialized_end=2662
+  _globals['_STARTTICKET']._serialized_start=2664
+  _globals['_STARTTICKET']._serialized_end=2677
+  _globals['_COMMENTTICKET']._serialized_start=2679
+  _globals['_COMMENTTICKET']._serialized_end=2708
+  _globals['_ESCALATETICKET']._serialized_start=2710
+  _globals['_ESCALATETICKET']._serialized_end=2740
+  _globals['_RESOLVETICKET']._serialized_start=2742
+  _globals['_RESOLVETICKET']._serialized_end=2771
+  _globals['_CLOSETICKET']._serialized_start=2773
+  _globals['_CLOSETICKET']._serialized_end=2800
+  _globals['_REOPENTICKET']._serialized_start=2802
+  _globals['_REOPENTICKET']._serialized_end=2830
+  _globals['_TAGAGENTREQUEST']._serialized_start=2832
+  _globals['_TAGAGENTREQUEST']._serialized_end=2896
+  _globals['_MAINTENANCEWINDOW']._serialized_start=2899
+  _globals['_MAINTENANCEWINDOW']._serialized_end=3236
+  _globals['_LISTWINDOWSREQUEST']._serialized_start=3238
+  _globals['_LISTWINDOWSREQUEST']._serialized_end=3258
+  _globals['_LISTWINDOWSRESPONSE']._serialized_start=3260
+  _globals['_LISTWINDOWSRESPONSE']._serialized_end=3329
+  _globals['_CREATEWINDOWREQUEST']._serialized_start=3331
+  _globals['_CREATEWINDOWREQUEST']._serialized_end=3414
+  _globals['_DELETEWINDOWREQUEST']._serialized_start=3416
+  _globals['_DELETEWINDOWREQUEST']._serialized_end=3456
+  _globals['_DELETEWINDOWRESPONSE']._serialized_start=3458
+  _globals['_DELETEWINDOWRESPONSE']._serialized_end=3480
+  _globals['_GETREPORTREQUEST']._serialized_start=3482
+  _globals['_GETREPORTREQUEST']._serialized_end=3523
+  _globals['_COUNT']._serialized_start=3525
+  _globals['_COUNT']._serialized_end=3560
+  _globals['_DURATIONSTATS']._serialized_start=3562
+  _globals['_DURATIONSTATS']._serialized_end=3637
+  _globals['_REPORT']._serialized_start=3640
+  _globals['_REPORT']._serialized_end=4278
+  _globals['_CONSOLESERVICE']._serialized_start=4373
+  _globals['_CONSOLESERVICE']._serialized_end=5122
 # @@protoc_insertion_point(module_scope)

@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from remdiag.v1 import common_pb2 as _common_pb2
 import builtins as _builtins
 import sys
@@ -19,6 +20,25 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _TicketSort:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TicketSortEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TicketSort.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TICKET_SORT_UNSPECIFIED: _TicketSort.ValueType  # 0
+    TICKET_SORT_URGENCY: _TicketSort.ValueType  # 1
+    """Nearest SLA deadline first (missed ones first of all), then priority."""
+    TICKET_SORT_NEWEST: _TicketSort.ValueType  # 2
+
+class TicketSort(_TicketSort, metaclass=_TicketSortEnumTypeWrapper): ...
+
+TICKET_SORT_UNSPECIFIED: TicketSort.ValueType  # 0
+TICKET_SORT_URGENCY: TicketSort.ValueType  # 1
+"""Nearest SLA deadline first (missed ones first of all), then priority."""
+TICKET_SORT_NEWEST: TicketSort.ValueType  # 2
+Global___TicketSort: _TypeAlias = TicketSort  # noqa: Y015
 
 @_typing.final
 class Agent(_message.Message):
@@ -33,6 +53,7 @@ class Agent(_message.Message):
     CONNECTED_FIELD_NUMBER: _builtins.int
     LAST_SEQUENCE_FIELD_NUMBER: _builtins.int
     OPEN_TICKETS_FIELD_NUMBER: _builtins.int
+    TAGS_FIELD_NUMBER: _builtins.int
     agent_id: _builtins.str
     hostname: _builtins.str
     os: _builtins.str
@@ -44,6 +65,8 @@ class Agent(_message.Message):
     def enrolled_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def last_seen_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
@@ -56,10 +79,11 @@ class Agent(_message.Message):
         connected: _builtins.bool = ...,
         last_sequence: _builtins.int = ...,
         open_tickets: _builtins.int = ...,
+        tags: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["enrolled_at", b"enrolled_at", "last_seen_at", b"last_seen_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "agent_version", b"agent_version", "connected", b"connected", "enrolled_at", b"enrolled_at", "hostname", b"hostname", "last_seen_at", b"last_seen_at", "last_sequence", b"last_sequence", "open_tickets", b"open_tickets", "os", b"os"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "agent_version", b"agent_version", "connected", b"connected", "enrolled_at", b"enrolled_at", "hostname", b"hostname", "last_seen_at", b"last_seen_at", "last_sequence", b"last_sequence", "open_tickets", b"open_tickets", "os", b"os", "tags", b"tags"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -201,6 +225,13 @@ class Ticket(_message.Message):
     RESPOND_BY_FIELD_NUMBER: _builtins.int
     RESOLVE_BY_FIELD_NUMBER: _builtins.int
     BREACHED_FIELD_NUMBER: _builtins.int
+    ASSIGNEE_FIELD_NUMBER: _builtins.int
+    FLAPPING_FIELD_NUMBER: _builtins.int
+    ACKNOWLEDGED_AT_FIELD_NUMBER: _builtins.int
+    CLOSED_AT_FIELD_NUMBER: _builtins.int
+    SLA_PAUSED_FIELD_NUMBER: _builtins.int
+    REOPEN_COUNT_FIELD_NUMBER: _builtins.int
+    RESOLVED_BY_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     agent_id: _builtins.str
     hostname: _builtins.str
@@ -215,6 +246,15 @@ class Ticket(_message.Message):
     """The support tier the ticket starts at (L1 first contact ... L4 outside vendor)."""
     breached: _builtins.bool
     """A deadline was missed (the ticket went up a tier for it)."""
+    assignee: _builtins.str
+    """Empty while nobody has the ticket."""
+    flapping: _builtins.bool
+    """The check keeps flipping between passing and failing; not auto-resolved until stable."""
+    sla_paused: _builtins.bool
+    """A maintenance window covers the machine: the SLA clocks stand still."""
+    reopen_count: _builtins.int
+    resolved_by: _builtins.str
+    """"system" when the machine recovered by itself, else the person who resolved it."""
     @_builtins.property
     def opened_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -227,6 +267,12 @@ class Ticket(_message.Message):
 
     @_builtins.property
     def resolve_by(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def acknowledged_at(self) -> _timestamp_pb2.Timestamp:
+        """First response: when a person first took, assigned or worked the ticket."""
+
+    @_builtins.property
+    def closed_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -247,10 +293,17 @@ class Ticket(_message.Message):
         respond_by: _timestamp_pb2.Timestamp | None = ...,
         resolve_by: _timestamp_pb2.Timestamp | None = ...,
         breached: _builtins.bool = ...,
+        assignee: _builtins.str = ...,
+        flapping: _builtins.bool = ...,
+        acknowledged_at: _timestamp_pb2.Timestamp | None = ...,
+        closed_at: _timestamp_pb2.Timestamp | None = ...,
+        sla_paused: _builtins.bool = ...,
+        reopen_count: _builtins.int = ...,
+        resolved_by: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["opened_at", b"opened_at", "resolve_by", b"resolve_by", "resolved_at", b"resolved_at", "respond_by", b"respond_by", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["acknowledged_at", b"acknowledged_at", "closed_at", b"closed_at", "opened_at", b"opened_at", "resolve_by", b"resolve_by", "resolved_at", b"resolved_at", "respond_by", b"respond_by", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "breached", b"breached", "category", b"category", "check_id", b"check_id", "failure_count", b"failure_count", "hostname", b"hostname", "id", b"id", "opened_at", b"opened_at", "priority", b"priority", "resolve_by", b"resolve_by", "resolved_at", b"resolved_at", "respond_by", b"respond_by", "severity", b"severity", "state", b"state", "tier", b"tier", "title", b"title", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledged_at", b"acknowledged_at", "agent_id", b"agent_id", "assignee", b"assignee", "breached", b"breached", "category", b"category", "check_id", b"check_id", "closed_at", b"closed_at", "failure_count", b"failure_count", "flapping", b"flapping", "hostname", b"hostname", "id", b"id", "opened_at", b"opened_at", "priority", b"priority", "reopen_count", b"reopen_count", "resolve_by", b"resolve_by", "resolved_at", b"resolved_at", "resolved_by", b"resolved_by", "respond_by", b"respond_by", "severity", b"severity", "sla_paused", b"sla_paused", "state", b"state", "tier", b"tier", "title", b"title", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -293,20 +346,51 @@ class ListTicketsRequest(_message.Message):
     OPEN_ONLY_FIELD_NUMBER: _builtins.int
     AGENT_ID_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
+    STATES_FIELD_NUMBER: _builtins.int
+    PRIORITIES_FIELD_NUMBER: _builtins.int
+    TIERS_FIELD_NUMBER: _builtins.int
+    CATEGORIES_FIELD_NUMBER: _builtins.int
+    ASSIGNEE_FIELD_NUMBER: _builtins.int
+    UNASSIGNED_ONLY_FIELD_NUMBER: _builtins.int
+    BREACHED_ONLY_FIELD_NUMBER: _builtins.int
+    SORT_FIELD_NUMBER: _builtins.int
     open_only: _builtins.bool
     agent_id: _builtins.str
     limit: _builtins.int
     """0 means the server's default page size."""
+    assignee: _builtins.str
+    unassigned_only: _builtins.bool
+    breached_only: _builtins.bool
+    sort: Global___TicketSort.ValueType
+    """UNSPECIFIED sorts by urgency."""
+    @_builtins.property
+    def states(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.TicketState.ValueType]:
+        """Each list filter keeps tickets matching any of its values; empty lists keep all."""
+
+    @_builtins.property
+    def priorities(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.Priority.ValueType]: ...
+    @_builtins.property
+    def tiers(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.Tier.ValueType]: ...
+    @_builtins.property
+    def categories(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.Category.ValueType]: ...
     def __init__(
         self,
         *,
         open_only: _builtins.bool = ...,
         agent_id: _builtins.str = ...,
         limit: _builtins.int = ...,
+        states: _abc.Iterable[_common_pb2.TicketState.ValueType] | None = ...,
+        priorities: _abc.Iterable[_common_pb2.Priority.ValueType] | None = ...,
+        tiers: _abc.Iterable[_common_pb2.Tier.ValueType] | None = ...,
+        categories: _abc.Iterable[_common_pb2.Category.ValueType] | None = ...,
+        assignee: _builtins.str = ...,
+        unassigned_only: _builtins.bool = ...,
+        breached_only: _builtins.bool = ...,
+        sort: Global___TicketSort.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "limit", b"limit", "open_only", b"open_only"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "assignee", b"assignee", "breached_only", b"breached_only", "categories", b"categories", "limit", b"limit", "open_only", b"open_only", "priorities", b"priorities", "sort", b"sort", "states", b"states", "tiers", b"tiers", "unassigned_only", b"unassigned_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -380,3 +464,556 @@ class TicketDetail(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TicketDetail: _TypeAlias = TicketDetail  # noqa: Y015
+
+@_typing.final
+class UpdateTicketRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_ID_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    TAKE_FIELD_NUMBER: _builtins.int
+    ASSIGN_FIELD_NUMBER: _builtins.int
+    START_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    ESCALATE_FIELD_NUMBER: _builtins.int
+    RESOLVE_FIELD_NUMBER: _builtins.int
+    CLOSE_FIELD_NUMBER: _builtins.int
+    REOPEN_FIELD_NUMBER: _builtins.int
+    ticket_id: _builtins.int
+    actor: _builtins.str
+    """Who acts; the console's caller until console tokens carry a name."""
+    @_builtins.property
+    def take(self) -> Global___TakeTicket: ...
+    @_builtins.property
+    def assign(self) -> Global___AssignTicket: ...
+    @_builtins.property
+    def start(self) -> Global___StartTicket: ...
+    @_builtins.property
+    def comment(self) -> Global___CommentTicket: ...
+    @_builtins.property
+    def escalate(self) -> Global___EscalateTicket: ...
+    @_builtins.property
+    def resolve(self) -> Global___ResolveTicket: ...
+    @_builtins.property
+    def close(self) -> Global___CloseTicket: ...
+    @_builtins.property
+    def reopen(self) -> Global___ReopenTicket: ...
+    def __init__(
+        self,
+        *,
+        ticket_id: _builtins.int = ...,
+        actor: _builtins.str = ...,
+        take: Global___TakeTicket | None = ...,
+        assign: Global___AssignTicket | None = ...,
+        start: Global___StartTicket | None = ...,
+        comment: Global___CommentTicket | None = ...,
+        escalate: Global___EscalateTicket | None = ...,
+        resolve: Global___ResolveTicket | None = ...,
+        close: Global___CloseTicket | None = ...,
+        reopen: Global___ReopenTicket | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "assign", b"assign", "close", b"close", "comment", b"comment", "escalate", b"escalate", "reopen", b"reopen", "resolve", b"resolve", "start", b"start", "take", b"take"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "assign", b"assign", "close", b"close", "comment", b"comment", "escalate", b"escalate", "reopen", b"reopen", "resolve", b"resolve", "start", b"start", "take", b"take", "ticket_id", b"ticket_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_action: _TypeAlias = _typing.Literal["take", "assign", "start", "comment", "escalate", "resolve", "close", "reopen"]  # noqa: Y015
+    _WhichOneofArgType_action: _TypeAlias = _typing.Literal["action", b"action"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_action) -> _WhichOneofReturnType_action | None: ...
+
+Global___UpdateTicketRequest: _TypeAlias = UpdateTicketRequest  # noqa: Y015
+
+@_typing.final
+class TakeTicket(_message.Message):
+    """Assign to the actor and acknowledge."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TakeTicket: _TypeAlias = TakeTicket  # noqa: Y015
+
+@_typing.final
+class AssignTicket(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ASSIGNEE_FIELD_NUMBER: _builtins.int
+    assignee: _builtins.str
+    def __init__(
+        self,
+        *,
+        assignee: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee", b"assignee"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AssignTicket: _TypeAlias = AssignTicket  # noqa: Y015
+
+@_typing.final
+class StartTicket(_message.Message):
+    """Work in progress."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartTicket: _TypeAlias = StartTicket  # noqa: Y015
+
+@_typing.final
+class CommentTicket(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEXT_FIELD_NUMBER: _builtins.int
+    text: _builtins.str
+    def __init__(
+        self,
+        *,
+        text: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CommentTicket: _TypeAlias = CommentTicket  # noqa: Y015
+
+@_typing.final
+class EscalateTicket(_message.Message):
+    """Up one tier (at most L4)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NOTE_FIELD_NUMBER: _builtins.int
+    note: _builtins.str
+    def __init__(
+        self,
+        *,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["note", b"note"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EscalateTicket: _TypeAlias = EscalateTicket  # noqa: Y015
+
+@_typing.final
+class ResolveTicket(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NOTE_FIELD_NUMBER: _builtins.int
+    note: _builtins.str
+    def __init__(
+        self,
+        *,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["note", b"note"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResolveTicket: _TypeAlias = ResolveTicket  # noqa: Y015
+
+@_typing.final
+class CloseTicket(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NOTE_FIELD_NUMBER: _builtins.int
+    note: _builtins.str
+    def __init__(
+        self,
+        *,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["note", b"note"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseTicket: _TypeAlias = CloseTicket  # noqa: Y015
+
+@_typing.final
+class ReopenTicket(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NOTE_FIELD_NUMBER: _builtins.int
+    note: _builtins.str
+    def __init__(
+        self,
+        *,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["note", b"note"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReopenTicket: _TypeAlias = ReopenTicket  # noqa: Y015
+
+@_typing.final
+class TagAgentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    ADD_FIELD_NUMBER: _builtins.int
+    REMOVE_FIELD_NUMBER: _builtins.int
+    agent_id: _builtins.str
+    @_builtins.property
+    def add(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def remove(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        agent_id: _builtins.str = ...,
+        add: _abc.Iterable[_builtins.str] | None = ...,
+        remove: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["add", b"add", "agent_id", b"agent_id", "remove", b"remove"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TagAgentRequest: _TypeAlias = TagAgentRequest  # noqa: Y015
+
+@_typing.final
+class MaintenanceWindow(_message.Message):
+    """No tickets open on the machines it covers while it is active; SLA clocks pause."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    STARTS_AT_FIELD_NUMBER: _builtins.int
+    CRON_FIELD_NUMBER: _builtins.int
+    TIMEZONE_FIELD_NUMBER: _builtins.int
+    DURATION_MINUTES_FIELD_NUMBER: _builtins.int
+    ALL_MACHINES_FIELD_NUMBER: _builtins.int
+    TAGS_FIELD_NUMBER: _builtins.int
+    AGENT_IDS_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    CREATED_BY_FIELD_NUMBER: _builtins.int
+    ACTIVE_FIELD_NUMBER: _builtins.int
+    NEXT_START_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    name: _builtins.str
+    cron: _builtins.str
+    timezone: _builtins.str
+    duration_minutes: _builtins.int
+    all_machines: _builtins.bool
+    """Scope: every machine, or the machines listed plus those with any of the tags."""
+    created_by: _builtins.str
+    active: _builtins.bool
+    """Read-only, from the server's clock."""
+    @_builtins.property
+    def starts_at(self) -> _timestamp_pb2.Timestamp:
+        """One-off: starts_at and duration. Recurring: cron (5 fields) in timezone, and duration."""
+
+    @_builtins.property
+    def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def agent_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def next_start(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        name: _builtins.str = ...,
+        starts_at: _timestamp_pb2.Timestamp | None = ...,
+        cron: _builtins.str = ...,
+        timezone: _builtins.str = ...,
+        duration_minutes: _builtins.int = ...,
+        all_machines: _builtins.bool = ...,
+        tags: _abc.Iterable[_builtins.str] | None = ...,
+        agent_ids: _abc.Iterable[_builtins.str] | None = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        created_by: _builtins.str = ...,
+        active: _builtins.bool = ...,
+        next_start: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "next_start", b"next_start", "starts_at", b"starts_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "agent_ids", b"agent_ids", "all_machines", b"all_machines", "created_at", b"created_at", "created_by", b"created_by", "cron", b"cron", "duration_minutes", b"duration_minutes", "id", b"id", "name", b"name", "next_start", b"next_start", "starts_at", b"starts_at", "tags", b"tags", "timezone", b"timezone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MaintenanceWindow: _TypeAlias = MaintenanceWindow  # noqa: Y015
+
+@_typing.final
+class ListWindowsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWindowsRequest: _TypeAlias = ListWindowsRequest  # noqa: Y015
+
+@_typing.final
+class ListWindowsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WINDOWS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def windows(self) -> _containers.RepeatedCompositeFieldContainer[Global___MaintenanceWindow]: ...
+    def __init__(
+        self,
+        *,
+        windows: _abc.Iterable[Global___MaintenanceWindow] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["windows", b"windows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWindowsResponse: _TypeAlias = ListWindowsResponse  # noqa: Y015
+
+@_typing.final
+class CreateWindowRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WINDOW_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    actor: _builtins.str
+    @_builtins.property
+    def window(self) -> Global___MaintenanceWindow:
+        """id, created_at, active and next_start are ignored."""
+
+    def __init__(
+        self,
+        *,
+        window: Global___MaintenanceWindow | None = ...,
+        actor: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["window", b"window"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "window", b"window"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateWindowRequest: _TypeAlias = CreateWindowRequest  # noqa: Y015
+
+@_typing.final
+class DeleteWindowRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WINDOW_ID_FIELD_NUMBER: _builtins.int
+    window_id: _builtins.int
+    def __init__(
+        self,
+        *,
+        window_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["window_id", b"window_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteWindowRequest: _TypeAlias = DeleteWindowRequest  # noqa: Y015
+
+@_typing.final
+class DeleteWindowResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteWindowResponse: _TypeAlias = DeleteWindowResponse  # noqa: Y015
+
+@_typing.final
+class GetReportRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SINCE_SECONDS_FIELD_NUMBER: _builtins.int
+    since_seconds: _builtins.int
+    """The period ends now and starts this many seconds ago."""
+    def __init__(
+        self,
+        *,
+        since_seconds: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["since_seconds", b"since_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetReportRequest: _TypeAlias = GetReportRequest  # noqa: Y015
+
+@_typing.final
+class Count(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    count: _builtins.int
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "key", b"key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Count: _TypeAlias = Count  # noqa: Y015
+
+@_typing.final
+class DurationStats(_message.Message):
+    """Median and 90th percentile of a duration over the tickets that have it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COUNT_FIELD_NUMBER: _builtins.int
+    MEDIAN_SECONDS_FIELD_NUMBER: _builtins.int
+    P90_SECONDS_FIELD_NUMBER: _builtins.int
+    count: _builtins.int
+    median_seconds: _builtins.float
+    p90_seconds: _builtins.float
+    def __init__(
+        self,
+        *,
+        count: _builtins.int = ...,
+        median_seconds: _builtins.float = ...,
+        p90_seconds: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "median_seconds", b"median_seconds", "p90_seconds", b"p90_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DurationStats: _TypeAlias = DurationStats  # noqa: Y015
+
+@_typing.final
+class Report(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SINCE_FIELD_NUMBER: _builtins.int
+    UNTIL_FIELD_NUMBER: _builtins.int
+    OPENED_FIELD_NUMBER: _builtins.int
+    RESOLVED_FIELD_NUMBER: _builtins.int
+    RESOLUTION_RATE_FIELD_NUMBER: _builtins.int
+    AUTO_RESOLVED_FIELD_NUMBER: _builtins.int
+    RESOLVED_BY_TECHNICIAN_FIELD_NUMBER: _builtins.int
+    REOPENED_FIELD_NUMBER: _builtins.int
+    BY_CATEGORY_FIELD_NUMBER: _builtins.int
+    BY_CHECK_FIELD_NUMBER: _builtins.int
+    BY_MACHINE_FIELD_NUMBER: _builtins.int
+    BY_PRIORITY_FIELD_NUMBER: _builtins.int
+    BY_TIER_FIELD_NUMBER: _builtins.int
+    PER_DAY_FIELD_NUMBER: _builtins.int
+    FIRST_RESPONSE_FIELD_NUMBER: _builtins.int
+    RESOLUTION_FIELD_NUMBER: _builtins.int
+    RESPONSE_SLA_COMPLIANCE_FIELD_NUMBER: _builtins.int
+    RESOLUTION_SLA_COMPLIANCE_FIELD_NUMBER: _builtins.int
+    BREACHED_FIELD_NUMBER: _builtins.int
+    opened: _builtins.int
+    """Tickets opened in the period."""
+    resolved: _builtins.int
+    """Of those, how many are resolved or closed now."""
+    resolution_rate: _builtins.float
+    auto_resolved: _builtins.int
+    resolved_by_technician: _builtins.int
+    reopened: _builtins.int
+    response_sla_compliance: _builtins.float
+    """Share of tickets with a deadline that met it (tickets still open count once missed)."""
+    resolution_sla_compliance: _builtins.float
+    breached: _builtins.int
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def until(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def by_category(self) -> _containers.RepeatedCompositeFieldContainer[Global___Count]: ...
+    @_builtins.property
+    def by_check(self) -> _containers.RepeatedCompositeFieldContainer[Global___Count]: ...
+    @_builtins.property
+    def by_machine(self) -> _containers.RepeatedCompositeFieldContainer[Global___Count]:
+        """The machines with the most tickets, most first (hostname as key)."""
+
+    @_builtins.property
+    def by_priority(self) -> _containers.RepeatedCompositeFieldContainer[Global___Count]: ...
+    @_builtins.property
+    def by_tier(self) -> _containers.RepeatedCompositeFieldContainer[Global___Count]: ...
+    @_builtins.property
+    def per_day(self) -> _containers.RepeatedCompositeFieldContainer[Global___Count]:
+        """Day (YYYY-MM-DD, UTC) -> tickets opened that day, every day of the period."""
+
+    @_builtins.property
+    def first_response(self) -> Global___DurationStats: ...
+    @_builtins.property
+    def resolution(self) -> Global___DurationStats: ...
+    def __init__(
+        self,
+        *,
+        since: _timestamp_pb2.Timestamp | None = ...,
+        until: _timestamp_pb2.Timestamp | None = ...,
+        opened: _builtins.int = ...,
+        resolved: _builtins.int = ...,
+        resolution_rate: _builtins.float = ...,
+        auto_resolved: _builtins.int = ...,
+        resolved_by_technician: _builtins.int = ...,
+        reopened: _builtins.int = ...,
+        by_category: _abc.Iterable[Global___Count] | None = ...,
+        by_check: _abc.Iterable[Global___Count] | None = ...,
+        by_machine: _abc.Iterable[Global___Count] | None = ...,
+        by_priority: _abc.Iterable[Global___Count] | None = ...,
+        by_tier: _abc.Iterable[Global___Count] | None = ...,
+        per_day: _abc.Iterable[Global___Count] | None = ...,
+        first_response: Global___DurationStats | None = ...,
+        resolution: Global___DurationStats | None = ...,
+        response_sla_compliance: _builtins.float = ...,
+        resolution_sla_compliance: _builtins.float = ...,
+        breached: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["first_response", b"first_response", "resolution", b"resolution", "since", b"since", "until", b"until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_resolved", b"auto_resolved", "breached", b"breached", "by_category", b"by_category", "by_check", b"by_check", "by_machine", b"by_machine", "by_priority", b"by_priority", "by_tier", b"by_tier", "first_response", b"first_response", "opened", b"opened", "per_day", b"per_day", "reopened", b"reopened", "resolution", b"resolution", "resolution_rate", b"resolution_rate", "resolution_sla_compliance", b"resolution_sla_compliance", "resolved", b"resolved", "resolved_by_technician", b"resolved_by_technician", "response_sla_compliance", b"response_sla_compliance", "since", b"since", "until", b"until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Report: _TypeAlias = Report  # noqa: Y015

@@ -54,6 +54,36 @@ class ConsoleServiceStub:
                 request_serializer=remdiag_dot_v1_dot_console__pb2.GetTicketRequest.SerializeToString,
                 response_deserializer=remdiag_dot_v1_dot_console__pb2.TicketDetail.FromString,
                 _registered_method=True)
+        self.UpdateTicket = channel.unary_unary(
+                '/remdiag.v1.ConsoleService/UpdateTicket',
+                request_serializer=remdiag_dot_v1_dot_console__pb2.UpdateTicketRequest.SerializeToString,
+                response_deserializer=remdiag_dot_v1_dot_console__pb2.TicketDetail.FromString,
+                _registered_method=True)
+        self.TagAgent = channel.unary_unary(
+                '/remdiag.v1.ConsoleService/TagAgent',
+                request_serializer=remdiag_dot_v1_dot_console__pb2.TagAgentRequest.SerializeToString,
+                response_deserializer=remdiag_dot_v1_dot_console__pb2.Agent.FromString,
+                _registered_method=True)
+        self.ListWindows = channel.unary_unary(
+                '/remdiag.v1.ConsoleService/ListWindows',
+                request_serializer=remdiag_dot_v1_dot_console__pb2.ListWindowsRequest.SerializeToString,
+                response_deserializer=remdiag_dot_v1_dot_console__pb2.ListWindowsResponse.FromString,
+                _registered_method=True)
+        self.CreateWindow = channel.unary_unary(
+                '/remdiag.v1.ConsoleService/CreateWindow',
+                request_serializer=remdiag_dot_v1_dot_console__pb2.CreateWindowRequest.SerializeToString,
+                response_deserializer=remdiag_dot_v1_dot_console__pb2.MaintenanceWindow.FromString,
+                _registered_method=True)
+        self.DeleteWindow = channel.unary_unary(
+                '/remdiag.v1.ConsoleService/DeleteWindow',
+                request_serializer=remdiag_dot_v1_dot_console__pb2.DeleteWindowRequest.SerializeToString,
+                response_deserializer=remdiag_dot_v1_dot_console__pb2.DeleteWindowResponse.FromString,
+                _registered_method=True)
+        self.GetReport = channel.unary_unary(
+                '/remdiag.v1.ConsoleService/GetReport',
+                request_serializer=remdiag_dot_v1_dot_console__pb2.GetReportRequest.SerializeToString,
+                response_deserializer=remdiag_dot_v1_dot_console__pb2.Report.FromString,
+                _registered_method=True)
 
 
 class ConsoleServiceServicer:
@@ -83,6 +113,45 @@ class ConsoleServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateTicket(self, request, context):
+        """A technician works a ticket: take, assign, start, comment, escalate, resolve, close, reopen.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TagAgent(self, request, context):
+        """Adds and removes a machine's tags (impact and maintenance-window scope come from them).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWindows(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateWindow(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteWindow(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetReport(self, request, context):
+        """The support record over a period: volume, nature, response and resolution times, SLA kept.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConsoleServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -105,6 +174,36 @@ def add_ConsoleServiceServicer_to_server(servicer, server):
                     servicer.GetTicket,
                     request_deserializer=remdiag_dot_v1_dot_console__pb2.GetTicketRequest.FromString,
                     response_serializer=remdiag_dot_v1_dot_console__pb2.TicketDetail.SerializeToString,
+            ),
+            'UpdateTicket': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateTicket,
+                    request_deserializer=remdiag_dot_v1_dot_console__pb2.UpdateTicketRequest.FromString,
+                    response_serializer=remdiag_dot_v1_dot_console__pb2.TicketDetail.SerializeToString,
+            ),
+            'TagAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.TagAgent,
+                    request_deserializer=remdiag_dot_v1_dot_console__pb2.TagAgentRequest.FromString,
+                    response_serializer=remdiag_dot_v1_dot_console__pb2.Agent.SerializeToString,
+            ),
+            'ListWindows': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWindows,
+                    request_deserializer=remdiag_dot_v1_dot_console__pb2.ListWindowsRequest.FromString,
+                    response_serializer=remdiag_dot_v1_dot_console__pb2.ListWindowsResponse.SerializeToString,
+            ),
+            'CreateWindow': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateWindow,
+                    request_deserializer=remdiag_dot_v1_dot_console__pb2.CreateWindowRequest.FromString,
+                    response_serializer=remdiag_dot_v1_dot_console__pb2.MaintenanceWindow.SerializeToString,
+            ),
+            'DeleteWindow': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteWindow,
+                    request_deserializer=remdiag_dot_v1_dot_console__pb2.DeleteWindowRequest.FromString,
+                    response_serializer=remdiag_dot_v1_dot_console__pb2.DeleteWindowResponse.SerializeToString,
+            ),
+            'GetReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReport,
+                    request_deserializer=remdiag_dot_v1_dot_console__pb2.GetReportRequest.FromString,
+                    response_serializer=remdiag_dot_v1_dot_console__pb2.Report.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -215,6 +314,168 @@ class ConsoleService:
             '/remdiag.v1.ConsoleService/GetTicket',
             remdiag_dot_v1_dot_console__pb2.GetTicketRequest.SerializeToString,
             remdiag_dot_v1_dot_console__pb2.TicketDetail.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateTicket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/remdiag.v1.ConsoleService/UpdateTicket',
+            remdiag_dot_v1_dot_console__pb2.UpdateTicketRequest.SerializeToString,
+            remdiag_dot_v1_dot_console__pb2.TicketDetail.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TagAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/remdiag.v1.ConsoleService/TagAgent',
+            remdiag_dot_v1_dot_console__pb2.TagAgentRequest.SerializeToString,
+            remdiag_dot_v1_dot_console__pb2.Agent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWindows(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/remdiag.v1.ConsoleService/ListWindows',
+            remdiag_dot_v1_dot_console__pb2.ListWindowsRequest.SerializeToString,
+            remdiag_dot_v1_dot_console__pb2.ListWindowsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateWindow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/remdiag.v1.ConsoleService/CreateWindow',
+            remdiag_dot_v1_dot_console__pb2.CreateWindowRequest.SerializeToString,
+            remdiag_dot_v1_dot_console__pb2.MaintenanceWindow.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteWindow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/remdiag.v1.ConsoleService/DeleteWindow',
+            remdiag_dot_v1_dot_console__pb2.DeleteWindowRequest.SerializeToString,
+            remdiag_dot_v1_dot_console__pb2.DeleteWindowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/remdiag.v1.ConsoleService/GetReport',
+            remdiag_dot_v1_dot_console__pb2.GetReportRequest.SerializeToString,
+            remdiag_dot_v1_dot_console__pb2.Report.FromString,
             options,
             channel_credentials,
             insecure,

@@ -35,6 +35,15 @@ class ConsoleServiceStub:
     GetAgent: _grpc.UnaryUnaryMultiCallable[_console_pb2.GetAgentRequest, _console_pb2.AgentDetail]
     ListTickets: _grpc.UnaryUnaryMultiCallable[_console_pb2.ListTicketsRequest, _console_pb2.ListTicketsResponse]
     GetTicket: _grpc.UnaryUnaryMultiCallable[_console_pb2.GetTicketRequest, _console_pb2.TicketDetail]
+    UpdateTicket: _grpc.UnaryUnaryMultiCallable[_console_pb2.UpdateTicketRequest, _console_pb2.TicketDetail]
+    """A technician works a ticket: take, assign, start, comment, escalate, resolve, close, reopen."""
+    TagAgent: _grpc.UnaryUnaryMultiCallable[_console_pb2.TagAgentRequest, _console_pb2.Agent]
+    """Adds and removes a machine's tags (impact and maintenance-window scope come from them)."""
+    ListWindows: _grpc.UnaryUnaryMultiCallable[_console_pb2.ListWindowsRequest, _console_pb2.ListWindowsResponse]
+    CreateWindow: _grpc.UnaryUnaryMultiCallable[_console_pb2.CreateWindowRequest, _console_pb2.MaintenanceWindow]
+    DeleteWindow: _grpc.UnaryUnaryMultiCallable[_console_pb2.DeleteWindowRequest, _console_pb2.DeleteWindowResponse]
+    GetReport: _grpc.UnaryUnaryMultiCallable[_console_pb2.GetReportRequest, _console_pb2.Report]
+    """The support record over a period: volume, nature, response and resolution times, SLA kept."""
 
 @_typing.type_check_only
 class ConsoleServiceAsyncStub(ConsoleServiceStub):
@@ -43,6 +52,15 @@ class ConsoleServiceAsyncStub(ConsoleServiceStub):
     GetAgent: _aio.UnaryUnaryMultiCallable[_console_pb2.GetAgentRequest, _console_pb2.AgentDetail]  # type: ignore[assignment]
     ListTickets: _aio.UnaryUnaryMultiCallable[_console_pb2.ListTicketsRequest, _console_pb2.ListTicketsResponse]  # type: ignore[assignment]
     GetTicket: _aio.UnaryUnaryMultiCallable[_console_pb2.GetTicketRequest, _console_pb2.TicketDetail]  # type: ignore[assignment]
+    UpdateTicket: _aio.UnaryUnaryMultiCallable[_console_pb2.UpdateTicketRequest, _console_pb2.TicketDetail]  # type: ignore[assignment]
+    """A technician works a ticket: take, assign, start, comment, escalate, resolve, close, reopen."""
+    TagAgent: _aio.UnaryUnaryMultiCallable[_console_pb2.TagAgentRequest, _console_pb2.Agent]  # type: ignore[assignment]
+    """Adds and removes a machine's tags (impact and maintenance-window scope come from them)."""
+    ListWindows: _aio.UnaryUnaryMultiCallable[_console_pb2.ListWindowsRequest, _console_pb2.ListWindowsResponse]  # type: ignore[assignment]
+    CreateWindow: _aio.UnaryUnaryMultiCallable[_console_pb2.CreateWindowRequest, _console_pb2.MaintenanceWindow]  # type: ignore[assignment]
+    DeleteWindow: _aio.UnaryUnaryMultiCallable[_console_pb2.DeleteWindowRequest, _console_pb2.DeleteWindowResponse]  # type: ignore[assignment]
+    GetReport: _aio.UnaryUnaryMultiCallable[_console_pb2.GetReportRequest, _console_pb2.Report]  # type: ignore[assignment]
+    """The support record over a period: volume, nature, response and resolution times, SLA kept."""
 
 class ConsoleServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -72,5 +90,50 @@ class ConsoleServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _console_pb2.GetTicketRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_console_pb2.TicketDetail, _abc.Awaitable[_console_pb2.TicketDetail]]: ...
+
+    @_abc_1.abstractmethod
+    def UpdateTicket(
+        self,
+        request: _console_pb2.UpdateTicketRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_pb2.TicketDetail, _abc.Awaitable[_console_pb2.TicketDetail]]:
+        """A technician works a ticket: take, assign, start, comment, escalate, resolve, close, reopen."""
+
+    @_abc_1.abstractmethod
+    def TagAgent(
+        self,
+        request: _console_pb2.TagAgentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_pb2.Agent, _abc.Awaitable[_console_pb2.Agent]]:
+        """Adds and removes a machine's tags (impact and maintenance-window scope come from them)."""
+
+    @_abc_1.abstractmethod
+    def ListWindows(
+        self,
+        request: _console_pb2.ListWindowsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_pb2.ListWindowsResponse, _abc.Awaitable[_console_pb2.ListWindowsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateWindow(
+        self,
+        request: _console_pb2.CreateWindowRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_pb2.MaintenanceWindow, _abc.Awaitable[_console_pb2.MaintenanceWindow]]: ...
+
+    @_abc_1.abstractmethod
+    def DeleteWindow(
+        self,
+        request: _console_pb2.DeleteWindowRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_pb2.DeleteWindowResponse, _abc.Awaitable[_console_pb2.DeleteWindowResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetReport(
+        self,
+        request: _console_pb2.GetReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_pb2.Report, _abc.Awaitable[_console_pb2.Report]]:
+        """The support record over a period: volume, nature, response and resolution times, SLA kept."""
 
 def add_ConsoleServiceServicer_to_server(servicer: ConsoleServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
