@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
+import getpass
+import io
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from enum import IntEnum
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
@@ -26,8 +31,21 @@ from collector.server import serve
 from collector.store.runner import Store
 from collector.tls import PkiError
 from collector.up import run_up
-from collector.views import agents_table, as_json, ticket_view, tickets_table
+from collector.views import (
+    REPORT_CSV_HEADER,
+    agents_table,
+    as_json,
+    report_csv_rows,
+    report_json,
+    report_view,
+    ticket_view,
+    tickets_table,
+    windows_table,
+)
+from collector.windows import WindowError, start_time
 from remdiag.configfile import ConfigError, load_settings
+from remdiag.v1 import console_pb2
+from remdiag.vocabulary import Category, Priority, TicketState, Tier
 
 T = TypeVar("T")
 
@@ -40,6 +58,13 @@ collector_option = click.option(
     help="Collector HOST:PORT (env REMDIAG_COLLECTOR_ADDRESS).",
 )
 json_option = click.option("--json", "as_json_", is_flag=True, help="Print JSON.")
+actor_option = click.option(
+    "--as",
+    "actor",
+    default=lambda: os.environ.get("REMDIAG_ACTOR") or getpass.getuser(),
+    show_default="your login name",
+    help="Who acts (env REMDIAG_ACTOR); console tokens will carry this later.",
+)
 
 
 @click.group()
@@ -169,14 +194,74 @@ def agents(ctx: click.Context, address: str, as_json_: bool) -> None:
         Console().print(agents_table(found))
 
 
+TICKET_SORTS = {
+    "urgency": console_pb2.TICKET_SORT_URGENCY,
+    "newest": console_pb2.TICKET_SORT_NEWEST,
+}
+
+
+def _names(enum: type[IntEnum]) -> click.Choice[str]:
+    return click.Choice([m.name.lower() for m in enum], case_sensitive=False)
+
+
 @main.command()
 @collector_option
 @json_option
 @click.option("--open", "open_only", is_flag=True, help="Only tickets still open.")
+@click.option("--state", "states", multiple=True, type=_names(TicketState), help="Repeatable.")
+@click.option("--priority", "priorities", multiple=True, type=_names(Priority), help="p1..p4.")
+@click.option("--tier", "tiers", multiple=True, type=_names(Tier), help="l1..l4.")
+@click.option("--category", "categories", multiple=True, type=_names(Category))
+@click.option("--assignee", default="", help="Only tickets assigned to this person.")
+@click.option("--mine", is_flag=True, help="Only tickets assigned to you (see --as).")
+@click.option("--unassigned", is_flag=True, help="Only tickets nobody has taken.")
 @click.option("--machine", "agent_id", default="", help="Only this agent id.")
-def tickets(address: str, as_json_: bool, open_only: bool, agent_id: str) -> None:
-    """List tickets, newest first."""
-    found = _console(address, lambda c: c.list_tickets(open_only=open_only, agent_id=agent_id))
+@click.option("--breached", is_flag=True, help="Only tickets that missed an SLA deadline.")
+@click.option(
+    "--sort",
+    type=click.Choice(["urgency", "newest"]),
+    default="urgency",
+    show_default=True,
+    help="urgency: nearest SLA deadline first (missed first of all), then priority.",
+)
+@click.option("--limit", type=click.IntRange(1, 1000), default=200, show_default=True)
+@actor_option
+def tickets(
+    address: str,
+    as_json_: bool,
+    open_only: bool,
+    states: tuple[str, ...],
+    priorities: tuple[str, ...],
+    tiers: tuple[str, ...],
+    categories: tuple[str, ...],
+    assignee: str,
+    mine: bool,
+    unassigned: bool,
+    agent_id: str,
+    breached: bool,
+    sort: str,
+    limit: int,
+    actor: str,
+) -> None:
+    """The ticket queue, most urgent first; every filter narrows it."""
+    if mine and assignee:
+        _fail("give --mine or --assignee, not both", 2)
+    request = console_pb2.ListTicketsRequest(
+        open_only=open_only,
+        agent_id=agent_id,
+        states=[TicketState[s.upper()] for s in states],  # type: ignore[misc]
+        priorities=[Priority[p.upper()] for p in priorities],  # type: ignore[misc]
+        tiers=[Tier[t.upper()] for t in tiers],  # type: ignore[misc]
+        categories=[Category[c.upper()] for c in categories],  # type: ignore[misc]
+        assignee=actor if mine else assignee,
+        unassigned_only=unassigned,
+        breached_only=breached,
+        sort=console_pb2.TICKET_SORT_NEWEST
+        if sort == "newest"
+        else console_pb2.TICKET_SORT_URGENCY,
+        limit=limit,
+    )
+    found = _console(address, lambda c: c.list_tickets(request))
     if as_json_:
         click.echo(json.dumps([as_json(t) for t in found], indent=2))
     else:
@@ -196,6 +281,132 @@ def ticket(address: str, as_json_: bool, ticket_id: int) -> None:
         Console().print(ticket_view(detail))
 
 
+ticket_id_argument = click.argument("ticket_id", type=click.IntRange(min=1, max=2**63 - 1))
+
+
+def _act(address: str, as_json_: bool, request: console_pb2.UpdateTicketRequest) -> None:
+    detail = _console(address, lambda c: c.update_ticket(request))
+    if as_json_:
+        click.echo(json.dumps(as_json(detail), indent=2))
+        return
+    t = detail.ticket
+    latest = detail.events[-1].message if detail.events else ""
+    click.echo(
+        f"ticket {t.id}: {TicketState(t.state).label}, {Tier(t.tier).name}, "
+        f"{t.assignee or 'unassigned'}: {latest}"
+    )
+
+
+@main.command()
+@collector_option
+@json_option
+@actor_option
+@ticket_id_argument
+def take(address: str, as_json_: bool, actor: str, ticket_id: int) -> None:
+    """Take a ticket: assign it to yourself and acknowledge it (its first response)."""
+    request = console_pb2.UpdateTicketRequest(
+        ticket_id=ticket_id, actor=actor, take=console_pb2.TakeTicket()
+    )
+    _act(address, as_json_, request)
+
+
+@main.command()
+@collector_option
+@json_option
+@actor_option
+@ticket_id_argument
+@click.argument("assignee")
+def assign(address: str, as_json_: bool, actor: str, ticket_id: int, assignee: str) -> None:
+    """Assign a ticket to a technician."""
+    request = console_pb2.UpdateTicketRequest(
+        ticket_id=ticket_id, actor=actor, assign=console_pb2.AssignTicket(assignee=assignee)
+    )
+    _act(address, as_json_, request)
+
+
+@main.command()
+@collector_option
+@json_option
+@actor_option
+@ticket_id_argument
+def start(address: str, as_json_: bool, actor: str, ticket_id: int) -> None:
+    """Mark a ticket in progress (yours, if nobody has it)."""
+    request = console_pb2.UpdateTicketRequest(
+        ticket_id=ticket_id, actor=actor, start=console_pb2.StartTicket()
+    )
+    _act(address, as_json_, request)
+
+
+@main.command()
+@collector_option
+@json_option
+@actor_option
+@ticket_id_argument
+@click.argument("text")
+def comment(address: str, as_json_: bool, actor: str, ticket_id: int, text: str) -> None:
+    """Add a comment to a ticket's timeline."""
+    request = console_pb2.UpdateTicketRequest(
+        ticket_id=ticket_id, actor=actor, comment=console_pb2.CommentTicket(text=text)
+    )
+    _act(address, as_json_, request)
+
+
+@main.command()
+@collector_option
+@json_option
+@actor_option
+@ticket_id_argument
+@click.option("--note", default="", help="Why it needs the next tier.")
+def escalate(address: str, as_json_: bool, actor: str, ticket_id: int, note: str) -> None:
+    """Send a ticket up one tier (L1 -> L2 -> L3 -> L4); it becomes unassigned."""
+    request = console_pb2.UpdateTicketRequest(
+        ticket_id=ticket_id, actor=actor, escalate=console_pb2.EscalateTicket(note=note)
+    )
+    _act(address, as_json_, request)
+
+
+@main.command()
+@collector_option
+@json_option
+@actor_option
+@ticket_id_argument
+@click.option("--note", required=True, help="What was wrong and what fixed it.")
+def resolve(address: str, as_json_: bool, actor: str, ticket_id: int, note: str) -> None:
+    """Resolve a ticket, with a note for the record."""
+    request = console_pb2.UpdateTicketRequest(
+        ticket_id=ticket_id, actor=actor, resolve=console_pb2.ResolveTicket(note=note)
+    )
+    _act(address, as_json_, request)
+
+
+@main.command()
+@collector_option
+@json_option
+@actor_option
+@ticket_id_argument
+@click.option("--note", default="", help="Why (e.g. duplicate, will not fix).")
+def close(address: str, as_json_: bool, actor: str, ticket_id: int, note: str) -> None:
+    """Close a ticket for good (a resolved one, or an open one that needs no work)."""
+    request = console_pb2.UpdateTicketRequest(
+        ticket_id=ticket_id, actor=actor, close=console_pb2.CloseTicket(note=note)
+    )
+    _act(address, as_json_, request)
+
+
+@main.command()
+@collector_option
+@json_option
+@actor_option
+@ticket_id_argument
+@click.option("--note", default="", help="Why it is not done.")
+def reopen(address: str, as_json_: bool, actor: str, ticket_id: int, note: str) -> None:
+    """Reopen a resolved or closed ticket, with fresh SLA deadlines."""
+    request = console_pb2.UpdateTicketRequest(
+        ticket_id=ticket_id, actor=actor, reopen=console_pb2.ReopenTicket(note=note)
+    )
+    _act(address, as_json_, request)
+
+
 def _console(address: str, call: Callable[[ConsoleClient], T]) -> T:
     try:
         with ConsoleClient(address) as client:
@@ -203,6 +414,45 @@ def _console(address: str, call: Callable[[ConsoleClient], T]) -> T:
     except ConsoleError as exc:
         click.echo(f"remdiag: {exc}", err=True)
         sys.exit(1)
+
+
+@main.command()
+@collector_option
+@json_option
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV rows: section,key,value.")
+@click.option(
+    "--since",
+    default="7d",
+    show_default=True,
+    help="The period, ending now: 30m, 24h, 7d, 2w (up to 366d).",
+)
+def report(address: str, as_json_: bool, as_csv: bool, since: str) -> None:
+    """The support record: the tickets opened in the period and how they went.
+
+    \b
+    Tickets by category, priority, tier, check and machine (top 10), volume per UTC day,
+    first-response and resolution times (median, p90), resolution rate, auto-resolved vs
+    resolved by a technician, and SLA compliance. README.md ("The support record") defines
+    each figure. --csv prints one flat table (section,key,value; rates as fractions,
+    durations in seconds).
+    """
+    if as_json_ and as_csv:
+        raise click.UsageError("--json and --csv cannot be used together: choose one")
+    try:
+        period = tokens.parse_duration(since)
+    except ValueError as exc:
+        _fail(f"--since: {exc}", 2)
+    found = _console(address, lambda c: c.get_report(int(period.total_seconds())))
+    if as_json_:
+        click.echo(json.dumps(report_json(found), indent=2))
+    elif as_csv:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(REPORT_CSV_HEADER)
+        writer.writerows(report_csv_rows(found))
+        click.echo(out.getvalue(), nl=False)
+    else:
+        Console().print(report_view(found))
 
 
 # Admin commands on the collector's database. Console tokens and roles come later; until then

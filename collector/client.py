@@ -46,10 +46,25 @@ class ConsoleClient:
         )
         return reply
 
-    def list_tickets(self, open_only: bool = False, agent_id: str = "") -> list[console_pb2.Ticket]:
-        request = console_pb2.ListTicketsRequest(open_only=open_only, agent_id=agent_id)
-        reply = self._call(lambda: self._stub.ListTickets(request, timeout=TIMEOUT_S))
+    def list_tickets(
+        self, request: console_pb2.ListTicketsRequest | None = None
+    ) -> list[console_pb2.Ticket]:
+        asked = request or console_pb2.ListTicketsRequest()
+        reply = self._call(lambda: self._stub.ListTickets(asked, timeout=TIMEOUT_S))
         return list(reply.tickets)
+
+    def update_ticket(self, request: console_pb2.UpdateTicketRequest) -> console_pb2.TicketDetail:
+        reply: console_pb2.TicketDetail = self._call(
+            lambda: self._stub.UpdateTicket(request, timeout=TIMEOUT_S)
+        )
+        return reply
+
+    def tag_agent(self, agent_id: str, add: list[str], remove: list[str]) -> console_pb2.Agent:
+        request = console_pb2.TagAgentRequest(agent_id=agent_id, add=add, remove=remove)
+        reply: console_pb2.Agent = self._call(
+            lambda: self._stub.TagAgent(request, timeout=TIMEOUT_S)
+        )
+        return reply
 
     def get_ticket(self, ticket_id: int) -> console_pb2.TicketDetail:
         request = console_pb2.GetTicketRequest(ticket_id=ticket_id)
@@ -57,6 +72,32 @@ class ConsoleClient:
             lambda: self._stub.GetTicket(request, timeout=TIMEOUT_S)
         )
         return reply
+
+    def get_report(self, since_seconds: int) -> console_pb2.Report:
+        request = console_pb2.GetReportRequest(since_seconds=since_seconds)
+        reply: console_pb2.Report = self._call(
+            lambda: self._stub.GetReport(request, timeout=TIMEOUT_S)
+        )
+        return reply
+
+    def list_windows(self) -> list[console_pb2.MaintenanceWindow]:
+        reply = self._call(
+            lambda: self._stub.ListWindows(console_pb2.ListWindowsRequest(), timeout=TIMEOUT_S)
+        )
+        return list(reply.windows)
+
+    def create_window(
+        self, window: console_pb2.MaintenanceWindow, actor: str
+    ) -> console_pb2.MaintenanceWindow:
+        request = console_pb2.CreateWindowRequest(window=window, actor=actor)
+        reply: console_pb2.MaintenanceWindow = self._call(
+            lambda: self._stub.CreateWindow(request, timeout=TIMEOUT_S)
+        )
+        return reply
+
+    def delete_window(self, window_id: int) -> None:
+        request = console_pb2.DeleteWindowRequest(window_id=window_id)
+        self._call(lambda: self._stub.DeleteWindow(request, timeout=TIMEOUT_S))
 
     def _call(self, call: Callable[[], T]) -> T:
         try:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import ArgumentError
 from agent.checks.registry import check_overrides
 from collector.engine import TicketRules
 from collector.limits import LimitSettings
+from collector.notify import NotifySettings
 from collector.triage import DeskSettings
 from remdiag.addresses import host_port, is_loopback_host
 from remdiag.configfile import LayeredSettings
@@ -25,9 +26,20 @@ class TicketSettings(BaseModel):
 
     fails_before_ticket: int = Field(3, ge=1, le=1000)
     passes_before_resolve: int = Field(2, ge=1, le=1000)
+    reopen_window_minutes: float = Field(24 * 60, ge=0, le=60 * 24 * 90, allow_inf_nan=False)
+    """A check failing again this soon after its ticket resolved reopens that ticket."""
+    flap_changes: int = Field(4, ge=2, le=100)
+    """More than this many pass/fail flips within `flap_window_minutes` is flapping."""
+    flap_window_minutes: float = Field(60, gt=0, le=60 * 24 * 7, allow_inf_nan=False)
 
     def rules(self) -> TicketRules:
-        return TicketRules(self.fails_before_ticket, self.passes_before_resolve)
+        return TicketRules(
+            fails_before_ticket=self.fails_before_ticket,
+            passes_before_resolve=self.passes_before_resolve,
+            flap_changes=self.flap_changes,
+            flap_window_s=self.flap_window_minutes * 60,
+            reopen_window_s=self.reopen_window_minutes * 60,
+        )
 
 
 class CheckPolicySettings(BaseModel):
@@ -77,6 +89,8 @@ class CollectorSettings(LayeredSettings):
     desk: DeskSettings = DeskSettings()
     """Priority matrix, starting tiers and SLA durations ([desk])."""
     """Sizes, lengths and per-agent rates the collector accepts ([limits])."""
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    """Webhooks on ticket events ([notify], [[notify.webhooks]])."""
     checks: dict[str, CheckPolicySettings] = Field(default_factory=dict)
     """Policy sent to every agent, by check id (e.g. [checks."disk.free_space"])."""
 

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import grpc
 
-from collector import convert, desk, fleet
+from collector import convert, desk, fleet, report, windows
+from collector.ingest import DEFAULT_DESK
+from collector.lifecycle import ActionError
 from collector.store.runner import Store
+from collector.triage import DeskSettings
 from remdiag.v1 import console_pb2, console_pb2_grpc
 
 MAX_ID = 2**63 - 1  # BIGINT: larger ids cannot exist
 
 
 class Console(console_pb2_grpc.ConsoleServiceServicer):
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, desk_settings: DeskSettings = DEFAULT_DESK) -> None:
         self._store = store
+        self._desk = desk_settings
 
     async def ListAgents(
         self, request: console_pb2.ListAgentsRequest, context: grpc.aio.ServicerContext
@@ -37,12 +43,49 @@ class Console(console_pb2_grpc.ConsoleServiceServicer):
     async def ListTickets(
         self, request: console_pb2.ListTicketsRequest, context: grpc.aio.ServicerContext
     ) -> console_pb2.ListTicketsResponse:
-        rows = await self._store.run(
-            lambda s: desk.list_tickets(
-                s, open_only=request.open_only, agent_id=request.agent_id, limit=request.limit
-            )
-        )
+        try:
+            where = convert.ticket_filter(request)
+        except convert.InvalidMessageError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        rows = await self._store.run(lambda s: desk.list_tickets(s, where))
         return console_pb2.ListTicketsResponse(tickets=[convert.ticket_message(r) for r in rows])
+
+    async def UpdateTicket(
+        self, request: console_pb2.UpdateTicketRequest, context: grpc.aio.ServicerContext
+    ) -> console_pb2.TicketDetail:
+        if request.ticket_id > MAX_ID:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no ticket {request.ticket_id}")
+        try:
+            action = convert.ticket_action(request)
+        except convert.InvalidMessageError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        now = datetime.now(UTC)
+        try:
+            detail = await self._store.run(
+                lambda s: desk.update_ticket(
+                    s, request.ticket_id, request.actor, action, now, self._desk
+                )
+            )
+        except ActionError as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        if detail is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no ticket {request.ticket_id}")
+        assert detail is not None
+        return convert.ticket_detail_message(detail)
+
+    async def TagAgent(
+        self, request: console_pb2.TagAgentRequest, context: grpc.aio.ServicerContext
+    ) -> console_pb2.Agent:
+        try:
+            view = await self._store.run(
+                lambda s: fleet.tag(s, request.agent_id, request.add, request.remove)
+            )
+        except fleet.TagError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        if view is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no agent {request.agent_id!r}")
+        assert view is not None
+        return convert.agent_message(view)
 
     async def GetTicket(
         self, request: console_pb2.GetTicketRequest, context: grpc.aio.ServicerContext
@@ -54,3 +97,52 @@ class Console(console_pb2_grpc.ConsoleServiceServicer):
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no ticket {request.ticket_id}")
         assert detail is not None
         return convert.ticket_detail_message(detail)
+
+    async def GetReport(
+        self, request: console_pb2.GetReportRequest, context: grpc.aio.ServicerContext
+    ) -> console_pb2.Report:
+        longest = int(report.MAX_PERIOD.total_seconds())
+        if not 1 <= request.since_seconds <= longest:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"since_seconds must be between 1 and {longest} (366 days), "
+                f"got {request.since_seconds}",
+            )
+        until = datetime.now(UTC)
+        since = until - timedelta(seconds=request.since_seconds)
+        built = await self._store.run(
+            lambda s: report.build(report.load(s, since, until), since, until, now=until)
+        )
+        return convert.report_message(built)
+
+    async def ListWindows(
+        self, request: console_pb2.ListWindowsRequest, context: grpc.aio.ServicerContext
+    ) -> console_pb2.ListWindowsResponse:
+        rows = await self._store.run(windows.list_windows)
+        now = datetime.now(UTC)
+        return console_pb2.ListWindowsResponse(
+            windows=[convert.window_message(r, now) for r in rows]
+        )
+
+    async def CreateWindow(
+        self, request: console_pb2.CreateWindowRequest, context: grpc.aio.ServicerContext
+    ) -> console_pb2.MaintenanceWindow:
+        now = datetime.now(UTC)
+        try:
+            spec = convert.window_spec(request.window)
+            row = await self._store.run(
+                lambda s: windows.create(s, spec, request.actor or "console", now)
+            )
+        except windows.WindowError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return convert.window_message(row, now)
+
+    async def DeleteWindow(
+        self, request: console_pb2.DeleteWindowRequest, context: grpc.aio.ServicerContext
+    ) -> console_pb2.DeleteWindowResponse:
+        found = request.window_id <= MAX_ID and await self._store.run(
+            lambda s: windows.delete(s, request.window_id)
+        )
+        if not found:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no window {request.window_id}")
+        return console_pb2.DeleteWindowResponse()

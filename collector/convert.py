@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from collector.desk import TicketDetail, TicketRow
+from collector.desk import Sort, TicketDetail, TicketFilter, TicketRow
 from collector.fleet import AgentView, InventoryUpdate, MachineInfo
 from collector.ingest import IncomingResult
+from collector.lifecycle import (
+    Action,
+    Assign,
+    Close,
+    Comment,
+    Escalate,
+    Reopen,
+    Resolve,
+    Start,
+    Take,
+)
 from collector.limits import LimitSettings
-from collector.store.models import CheckResult, CheckState
+from collector.report import Counts, DurationStats, Report
+from collector.store.models import CheckResult, CheckState, MaintenanceWindow
+from collector.windows import WindowError, WindowSpec, is_active, next_start, window
 from remdiag.v1 import agent_pb2, common_pb2, console_pb2
-from remdiag.vocabulary import Category, CheckStatus
+from remdiag.vocabulary import Category, CheckStatus, Priority, TicketState, Tier
 
 MAX_JSON_ITEMS = 200
 MAX_ID_COLUMN = 64  # check_results.check_id and friends are String(64)
@@ -190,6 +203,7 @@ def agent_message(view: AgentView) -> console_pb2.Agent:
         connected=a.connected,
         last_sequence=a.last_sequence,
         open_tickets=view.open_tickets,
+        tags=a.tags or [],
     )
 
 
@@ -224,6 +238,56 @@ def ticket_message(row: TicketRow) -> console_pb2.Ticket:
         respond_by=timestamp(t.respond_by),
         resolve_by=timestamp(t.resolve_by),
         breached=t.response_breached_at is not None or t.resolution_breached_at is not None,
+        assignee=t.assignee or "",
+        flapping=t.flapping,
+        acknowledged_at=timestamp(t.acknowledged_at),
+        closed_at=timestamp(t.closed_at),
+        sla_paused=t.sla_paused_at is not None,
+        reopen_count=t.reopen_count,
+        resolved_by=t.resolved_by or "",
+    )
+
+
+def ticket_filter(request: console_pb2.ListTicketsRequest) -> TicketFilter:
+    """The queue's filters; an enum value outside the contract is refused, not ignored."""
+    try:
+        return TicketFilter(
+            open_only=request.open_only,
+            agent_id=request.agent_id,
+            states=frozenset(TicketState(v) for v in request.states),
+            priorities=frozenset(Priority(v) for v in request.priorities),
+            tiers=frozenset(Tier(v) for v in request.tiers),
+            categories=frozenset(Category(v) for v in request.categories),
+            assignee=request.assignee,
+            unassigned_only=request.unassigned_only,
+            breached_only=request.breached_only,
+            sort=Sort.NEWEST if request.sort == console_pb2.TICKET_SORT_NEWEST else Sort.URGENCY,
+            limit=request.limit,
+        )
+    except ValueError as exc:
+        raise InvalidMessageError(f"unknown filter value: {exc}") from None
+
+
+def ticket_action(request: console_pb2.UpdateTicketRequest) -> Action:
+    match request.WhichOneof("action"):
+        case "take":
+            return Take()
+        case "assign":
+            return Assign(request.assign.assignee)
+        case "start":
+            return Start()
+        case "comment":
+            return Comment(request.comment.text)
+        case "escalate":
+            return Escalate(request.escalate.note)
+        case "resolve":
+            return Resolve(request.resolve.note)
+        case "close":
+            return Close(request.close.note)
+        case "reopen":
+            return Reopen(request.reopen.note)
+    raise InvalidMessageError(
+        "no action: say take, assign, start, comment, escalate, resolve, close or reopen"
     )
 
 
@@ -261,3 +325,77 @@ def _value_message(value: dict[str, Any]) -> common_pb2.MeasuredValue:
     elif measured is not None:
         message.text = str(measured)
     return message
+
+
+def report_message(report: Report) -> console_pb2.Report:
+    return console_pb2.Report(
+        since=timestamp(report.since),
+        until=timestamp(report.until),
+        opened=report.opened,
+        resolved=report.resolved,
+        resolution_rate=report.resolution_rate,
+        auto_resolved=report.auto_resolved,
+        resolved_by_technician=report.resolved_by_technician,
+        reopened=report.reopened,
+        by_category=_counts(report.by_category),
+        by_check=_counts(report.by_check),
+        by_machine=_counts(report.by_machine),
+        by_priority=_counts(report.by_priority),
+        by_tier=_counts(report.by_tier),
+        per_day=_counts(report.per_day),
+        first_response=_duration_stats(report.first_response),
+        resolution=_duration_stats(report.resolution),
+        response_sla_compliance=report.response_sla.rate,
+        resolution_sla_compliance=report.resolution_sla.rate,
+        breached=report.breached,
+    )
+
+
+def _counts(counts: Counts) -> list[console_pb2.Count]:
+    return [console_pb2.Count(key=key, count=count) for key, count in counts]
+
+
+def _duration_stats(stats: DurationStats) -> console_pb2.DurationStats:
+    return console_pb2.DurationStats(
+        count=stats.count, median_seconds=stats.median_seconds, p90_seconds=stats.p90_seconds
+    )
+
+
+def window_spec(message: console_pb2.MaintenanceWindow) -> WindowSpec:
+    """A validated window from a request; WindowError (a ValueError) says what is wrong."""
+    starts_at = None
+    if message.HasField("starts_at"):
+        try:
+            starts_at = from_timestamp(message.starts_at)
+        except (ValueError, OverflowError):
+            raise WindowError("start time: out of range") from None
+    return window(
+        name=message.name,
+        starts_at=starts_at,
+        cron=message.cron or None,
+        timezone=message.timezone or "UTC",
+        duration=timedelta(minutes=message.duration_minutes),
+        all_machines=message.all_machines,
+        tags=message.tags,
+        agent_ids=message.agent_ids,
+    )
+
+
+def window_message(row: MaintenanceWindow, now: datetime) -> console_pb2.MaintenanceWindow:
+    """A stored window, with `active` and `next_start` as of `now` (the server's clock)."""
+    spec = WindowSpec.from_row(row)
+    return console_pb2.MaintenanceWindow(
+        id=row.id,
+        name=row.name,
+        starts_at=timestamp(row.starts_at),
+        cron=row.cron or "",
+        timezone=row.timezone,
+        duration_minutes=row.duration_minutes,
+        all_machines=row.all_machines,
+        tags=row.tags,
+        agent_ids=row.agent_ids,
+        created_at=timestamp(row.created_at),
+        created_by=row.created_by,
+        active=is_active(spec, now),
+        next_start=timestamp(next_start(spec, now)),
+    )

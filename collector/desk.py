@@ -1,17 +1,27 @@
-"""The service desk's view of tickets: the queue, and one ticket with timeline and evidence."""
+"""The service desk: the queue, one ticket with timeline and evidence, technicians' actions, SLA."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import StrEnum
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, case, null, or_, select
 from sqlalchemy.orm import Session
 
 from collector.escalation import Deadline, TicketClock, missed
-from collector.store.models import CLOSED_STATES, Agent, CheckResult, Ticket, TicketEvent
+from collector.lifecycle import AWAITING_RESPONSE, Action, ActionError, TicketFacts, plan
+from collector.store.models import (
+    CLOSED_STATES,
+    Agent,
+    CheckResult,
+    CheckState,
+    Ticket,
+    TicketEvent,
+)
 from collector.timeline import record
-from remdiag.vocabulary import TicketState, Tier
+from collector.triage import DeskSettings
+from remdiag.vocabulary import Category, Priority, TicketState, Tier
 
 DEFAULT_PAGE = 200
 MAX_PAGE = 1000
@@ -30,17 +40,69 @@ class TicketDetail:
     evidence: CheckResult | None
 
 
-def list_tickets(
-    session: Session, *, open_only: bool = False, agent_id: str = "", limit: int = 0
-) -> list[TicketRow]:
-    """Newest first; `limit` 0 means the default page, and is capped."""
+class Sort(StrEnum):
+    URGENCY = "urgency"
+    """The nearest SLA deadline first (missed ones first of all), then priority; finished
+    tickets last, newest first."""
+    NEWEST = "newest"
+
+
+@dataclass(frozen=True)
+class TicketFilter:
+    """Each collection keeps tickets matching any of its values; empty keeps all."""
+
+    open_only: bool = False
+    agent_id: str = ""
+    states: frozenset[TicketState] = frozenset()
+    priorities: frozenset[Priority] = frozenset()
+    tiers: frozenset[Tier] = frozenset()
+    categories: frozenset[Category] = frozenset()
+    assignee: str = ""
+    unassigned_only: bool = False
+    breached_only: bool = False
+    sort: Sort = Sort.URGENCY
+    limit: int = 0
+    """0 means the default page; capped at MAX_PAGE."""
+
+
+def next_deadline() -> ColumnElement[datetime | None]:
+    """The deadline an open ticket races next; NULL once it is resolved or closed."""
+    awaiting = Ticket.state.in_([int(s) for s in AWAITING_RESPONSE])
+    return case(
+        (Ticket.state.in_(CLOSED_STATES), null()),
+        (and_(awaiting, Ticket.respond_by < Ticket.resolve_by), Ticket.respond_by),
+        else_=Ticket.resolve_by,
+    )
+
+
+def list_tickets(session: Session, where: TicketFilter = TicketFilter()) -> list[TicketRow]:
     query = select(Ticket, Agent.hostname).join(Agent, Agent.id == Ticket.agent_id)
-    if open_only:
+    if where.open_only:
         query = query.where(Ticket.state.not_in(CLOSED_STATES))
-    if agent_id:
-        query = query.where(Ticket.agent_id == agent_id)
+    if where.agent_id:
+        query = query.where(Ticket.agent_id == where.agent_id)
+    for column, values in (
+        (Ticket.state, where.states),
+        (Ticket.priority, where.priorities),
+        (Ticket.tier, where.tiers),
+        (Ticket.category, where.categories),
+    ):
+        if values:
+            query = query.where(column.in_(sorted(int(v) for v in values)))
+    if where.assignee:
+        query = query.where(Ticket.assignee == where.assignee)
+    if where.unassigned_only:
+        query = query.where(Ticket.assignee.is_(None))
+    if where.breached_only:
+        query = query.where(
+            or_(
+                Ticket.response_breached_at.is_not(None), Ticket.resolution_breached_at.is_not(None)
+            )
+        )
+    if where.sort is Sort.URGENCY:
+        query = query.order_by(next_deadline().asc().nulls_last(), Ticket.priority)
     query = query.order_by(Ticket.opened_at.desc(), Ticket.id.desc())
-    query = query.limit(min(limit or DEFAULT_PAGE, MAX_PAGE))
+    query = query.limit(min(where.limit or DEFAULT_PAGE, MAX_PAGE))
     return [TicketRow(ticket, hostname) for ticket, hostname in session.execute(query)]
 
 
@@ -60,6 +122,72 @@ def get_ticket(session: Session, ticket_id: int) -> TicketDetail | None:
         session.get(CheckResult, ticket.evidence_result_id) if ticket.evidence_result_id else None
     )
     return TicketDetail(TicketRow(ticket, hostname), list(events), evidence)
+
+
+def update_ticket(
+    session: Session,
+    ticket_id: int,
+    actor: str,
+    action: Action,
+    now: datetime,
+    settings: DeskSettings,
+) -> TicketDetail | None:
+    """Carry out a technician's action; None for an unknown ticket, ActionError when refused."""
+    ticket = session.get(Ticket, ticket_id, with_for_update=True)
+    if ticket is None:
+        return None
+    facts = TicketFacts(
+        id=ticket.id,
+        state=TicketState(ticket.state),
+        tier=Tier(ticket.tier),
+        assignee=ticket.assignee,
+        acknowledged=ticket.acknowledged_at is not None,
+    )
+    change = plan(facts, action, actor)
+    if change.state is TicketState.REOPENED:
+        _reopen(session, ticket, now, settings)
+    elif change.state is TicketState.RESOLVED and facts.state.is_open:
+        ticket.resolved_at = now
+        ticket.resolved_by = actor
+    if change.state is TicketState.CLOSED:
+        ticket.closed_at = now
+    if not change.state.is_open:
+        ticket.sla_paused_at = None
+        ticket.flapping = False
+    if change.acknowledge:
+        ticket.acknowledged_at = now
+    ticket.state = int(change.state)
+    ticket.assignee = change.assignee
+    ticket.tier = int(change.tier)
+    record(session, ticket, now, change.kind, change.message, actor=actor)
+    session.flush()
+    return get_ticket(session, ticket_id)
+
+
+def _reopen(session: Session, ticket: Ticket, now: datetime, settings: DeskSettings) -> None:
+    """Fresh SLA deadlines at the ticket's priority; the check's rules follow it again."""
+    other = session.scalar(
+        select(Ticket.id).where(
+            Ticket.agent_id == ticket.agent_id,
+            Ticket.check_id == ticket.check_id,
+            Ticket.state.not_in(CLOSED_STATES),
+            Ticket.id != ticket.id,
+        )
+    )
+    if other is not None:
+        raise ActionError(
+            f"ticket {other} is already open for {ticket.check_id} on this machine: work that one"
+        )
+    sla = settings.sla[Priority(ticket.priority).name]
+    ticket.respond_by = now + timedelta(minutes=sla.respond_minutes)
+    ticket.resolve_by = now + timedelta(minutes=sla.resolve_minutes)
+    ticket.response_breached_at = ticket.resolution_breached_at = None
+    ticket.resolved_at = ticket.closed_at = None
+    ticket.resolved_by = None
+    ticket.reopen_count += 1
+    state = session.get(CheckState, (ticket.agent_id, ticket.check_id))
+    if state is not None:
+        state.open_ticket_id = state.last_ticket_id = ticket.id
 
 
 def sweep(session: Session, now: datetime) -> list[int]:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -296,6 +297,41 @@ def get_agent(session: Session, agent_id: str) -> tuple[AgentView, list[CheckSta
         select(CheckState).where(CheckState.agent_id == agent_id).order_by(CheckState.check_id)
     )
     return AgentView(agent, open_tickets or 0), list(states)
+
+
+TAG = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+MAX_TAGS = 64
+
+
+class TagError(ValueError):
+    pass
+
+
+def valid_tag(tag: str) -> str:
+    if not TAG.fullmatch(tag):
+        raise TagError(
+            f"tag {tag!r}: use 1 to 64 lowercase letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return tag
+
+
+def tag(
+    session: Session, agent_id: str, add: Iterable[str], remove: Iterable[str]
+) -> AgentView | None:
+    """Add then remove tags; None for an unknown agent, TagError for a bad tag."""
+    added, removed = [valid_tag(t) for t in add], {valid_tag(t) for t in remove}
+    agent = session.get(Agent, agent_id, with_for_update=True)
+    if agent is None:
+        return None
+    tags = [t for t in dict.fromkeys([*(agent.tags or []), *added]) if t not in removed]
+    if len(tags) > MAX_TAGS:
+        raise TagError(f"a machine has at most {MAX_TAGS} tags")
+    agent.tags = sorted(tags)
+    session.flush()
+    found = get_agent(session, agent_id)
+    assert found is not None
+    return found[0]
 
 
 def _describe(agent: Agent, machine: MachineInfo) -> None:

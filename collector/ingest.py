@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from collector.engine import (
     Decision,
+    FlappingChanged,
     OpenTicket,
     RecordFailure,
     ResolveTicket,
@@ -19,9 +20,10 @@ from collector.engine import (
     decide,
 )
 from collector.store.models import Agent, CheckResult, CheckState, Ticket
-from collector.timeline import record
-from collector.triage import DeskSettings, place
-from remdiag.vocabulary import Category, CheckStatus, Severity, TicketState
+from collector.timeline import SYSTEM_ACTOR, record
+from collector.triage import DeskSettings, impact_of, place
+from collector.windows import in_maintenance
+from remdiag.vocabulary import Category, CheckStatus, Severity, TicketState, Tier
 
 DEFAULT_DESK = DeskSettings()
 
@@ -77,6 +79,9 @@ def ingest_batch(
     session.flush()
 
     states = _load_states(session, agent_id, {r.check_id for r in results})
+    at = now.timestamp()
+    # The window covering the machine: looked up once per batch, only when a ticket would open.
+    window_checked, window = False, None
     opened: list[int] = []
     resolved: list[int] = []
     for row, result in zip(rows, results, strict=True):
@@ -87,27 +92,30 @@ def ingest_batch(
                 check_id=result.check_id,
                 consecutive_failures=0,
                 consecutive_passes=0,
+                changes=[],
             )
             session.add(state)
             states[result.check_id] = state
         ticket = session.get(Ticket, state.open_ticket_id) if state.open_ticket_id else None
         if ticket is not None and not TicketState(ticket.state).is_open:
-            # Closed by a person since: the next failures belong to a new ticket.
+            # Closed or resolved by a person since: the next failures belong to a new ticket.
             state.open_ticket_id = None
             ticket = None
-        before = RuleState(
-            state.consecutive_failures,
-            state.consecutive_passes,
-            Severity(ticket.severity) if ticket else None,
-        )
-        after, decision = decide(before, result.status, rules)
+        after, decision = decide(_rule_state(session, state, ticket), result.status, rules, at)
         state.status = int(result.status)
         state.summary = result.summary
         state.observed_at = result.observed_at
         state.consecutive_failures = after.consecutive_failures
         state.consecutive_passes = after.consecutive_passes
+        state.changes = list(after.changes)
         if result.status.is_failure:
             state.last_failure_id = row.id
+        if isinstance(decision, OpenTicket):
+            if not window_checked:
+                window_checked = True
+                window = in_maintenance(session, agent.id, agent.tags or [], now)
+            if window is not None:
+                continue  # the result is kept; the window only keeps tickets from opening
         if decision is not None:
             ticket = _apply(session, agent, state, ticket, row, decision, rules, desk, now)
             if isinstance(decision, OpenTicket):
@@ -138,6 +146,28 @@ def _result_row(
     )
 
 
+def _rule_state(session: Session, state: CheckState, ticket: Ticket | None) -> RuleState:
+    """Where the rules stand, from the stored state and the check's tickets."""
+    last_failed = (
+        True if state.consecutive_failures else False if state.consecutive_passes else None
+    )
+    last_resolved_at = None
+    if ticket is None and state.last_ticket_id is not None:
+        last = session.get(Ticket, state.last_ticket_id)
+        # Only a ticket the machine or a person resolved reopens; a closed one is final.
+        if last is not None and last.state == TicketState.RESOLVED and last.resolved_at:
+            last_resolved_at = last.resolved_at.timestamp()
+    return RuleState(
+        consecutive_failures=state.consecutive_failures,
+        consecutive_passes=state.consecutive_passes,
+        open_severity=Severity(ticket.severity) if ticket else None,
+        flapping=ticket.flapping if ticket else False,
+        last_failed=last_failed,
+        changes=tuple(state.changes or ()),
+        last_resolved_at=last_resolved_at,
+    )
+
+
 def _load_states(session: Session, agent_id: str, check_ids: set[str]) -> dict[str, CheckState]:
     query = select(CheckState).where(
         CheckState.agent_id == agent_id, CheckState.check_id.in_(check_ids)
@@ -158,7 +188,74 @@ def _apply(
 ) -> Ticket:
     """Carry out a decision of the engine on the store."""
     if isinstance(decision, OpenTicket):
-        placed = place(state.check_id, Category(row.category), decision.severity, now, desk)
+        return _open(session, agent, state, row, decision, rules, desk, now)
+
+    assert ticket is not None, "the engine only records, flags or resolves an open ticket"
+    if isinstance(decision, RecordFailure):
+        ticket.failure_count += 1
+        ticket.evidence_result_id = row.id
+        ticket.updated_at = now
+        if decision.raised_to is not None:
+            ticket.severity = int(decision.raised_to)
+            record(
+                session, ticket, now, "severity", f"now {decision.raised_to.label}: {row.summary}"
+            )
+        if decision.flapping is not None:
+            _flag_flapping(session, ticket, decision.flapping, rules, now)
+        return ticket
+    if isinstance(decision, FlappingChanged):
+        _flag_flapping(session, ticket, decision.flapping, rules, now)
+        return ticket
+
+    stable = " and stable again" if ticket.flapping else ""
+    ticket.state = int(TicketState.RESOLVED)
+    ticket.resolved_at = now
+    ticket.resolved_by = SYSTEM_ACTOR
+    ticket.flapping = False
+    ticket.sla_paused_at = None
+    state.open_ticket_id = None
+    record(
+        session,
+        ticket,
+        now,
+        "resolved",
+        f"resolved automatically: passed {decision.passes} times in a row{stable}: {row.summary}",
+    )
+    return ticket
+
+
+def _open(
+    session: Session,
+    agent: Agent,
+    state: CheckState,
+    row: CheckResult,
+    decision: OpenTicket,
+    rules: TicketRules,
+    desk: DeskSettings,
+    now: datetime,
+) -> Ticket:
+    """A new ticket, or the check's recently resolved one reopened."""
+    impact = impact_of(agent.tags or [], desk)
+    placed = place(state.check_id, Category(row.category), decision.severity, now, desk, impact)
+    why = (
+        f"flapping: more than {rules.flap_changes} pass/fail flips within "
+        f"{rules.flap_window_s / 60:g} minutes"
+        if decision.flapping and state.consecutive_failures < rules.fails_before_ticket
+        else f"failed {state.consecutive_failures} times in a row "
+        f"(threshold {rules.fails_before_ticket})"
+    )
+    last = session.get(Ticket, state.last_ticket_id) if state.last_ticket_id else None
+    if decision.reopen and last is not None and last.state == TicketState.RESOLVED:
+        ticket = last
+        ticket.state = int(TicketState.REOPENED)
+        ticket.reopen_count += 1
+        ticket.resolved_at = None
+        ticket.resolved_by = None
+        ticket.severity = int(decision.severity)
+        ticket.response_breached_at = None
+        ticket.resolution_breached_at = None
+        kind = "reopened"
+    else:
         ticket = Ticket(
             agent_id=agent.id,
             check_id=state.check_id,
@@ -167,48 +264,42 @@ def _apply(
             state=int(TicketState.NEW),
             title=f"{state.check_id} failing on {agent.hostname}",
             opened_at=now,
-            updated_at=now,
-            failure_count=state.consecutive_failures,
-            evidence_result_id=row.id,
-            priority=int(placed.priority),
             tier=int(placed.tier),
-            respond_by=placed.respond_by,
-            resolve_by=placed.resolve_by,
+            failure_count=0,
         )
         session.add(ticket)
-        session.flush()
-        state.open_ticket_id = ticket.id
-        record(
-            session,
-            ticket,
-            now,
-            "opened",
-            f"failed {state.consecutive_failures} times in a row "
-            f"(threshold {rules.fails_before_ticket}): {row.summary}; "
-            f"{placed.priority.name}, {placed.tier.name}",
-        )
-        return ticket
-
-    assert ticket is not None, "the engine only records or resolves on an open ticket"
+        kind = "opened"
+    # A reopened ticket keeps its tier (it may have been escalated) but gets fresh deadlines.
+    ticket.priority = int(placed.priority)
+    ticket.respond_by = placed.respond_by
+    ticket.resolve_by = placed.resolve_by
+    ticket.failure_count += state.consecutive_failures or 1
+    ticket.evidence_result_id = row.id
+    ticket.flapping = decision.flapping
     ticket.updated_at = now
-    if isinstance(decision, RecordFailure):
-        ticket.failure_count += 1
-        ticket.evidence_result_id = row.id
-        if decision.raised_to is not None:
-            ticket.severity = int(decision.raised_to)
-            record(
-                session, ticket, now, "severity", f"now {decision.raised_to.label}: {row.summary}"
-            )
-        return ticket
-
-    ticket.state = int(TicketState.RESOLVED)
-    ticket.resolved_at = now
-    state.open_ticket_id = None
+    session.flush()
+    state.open_ticket_id = ticket.id
+    state.last_ticket_id = ticket.id
     record(
         session,
         ticket,
         now,
-        "resolved",
-        f"resolved automatically: passed {decision.passes} times in a row: {row.summary}",
+        kind,
+        f"{why}: {row.summary}; {placed.priority.name} "
+        f"(impact {impact.value}), {Tier(ticket.tier).name}",
     )
     return ticket
+
+
+def _flag_flapping(
+    session: Session, ticket: Ticket, flapping: bool, rules: TicketRules, now: datetime
+) -> None:
+    ticket.flapping = flapping
+    if flapping:
+        message = (
+            f"flapping: more than {rules.flap_changes} pass/fail flips within "
+            f"{rules.flap_window_s / 60:g} minutes; not auto-resolved until stable"
+        )
+    else:
+        message = "stable again: no longer flapping"
+    record(session, ticket, now, "flapping", message)

@@ -17,6 +17,7 @@ from collector.console import Console
 from collector.decoding import add_service
 from collector.gateway import AgentGateway
 from collector.jobs import run_jobs
+from collector.notify import Notifier
 from collector.store.runner import Store
 from collector.tls import Pki, PkiError
 from remdiag.v1 import agent_pb2, console_pb2
@@ -105,7 +106,11 @@ async def serve(settings: CollectorSettings, store: Store | None = None) -> Coll
         agent_pb2.DESCRIPTOR.services_by_name["AgentService"],
         AgentGateway(store, settings, pki),
     )
-    add_service(server, console_pb2.DESCRIPTOR.services_by_name["ConsoleService"], Console(store))
+    add_service(
+        server,
+        console_pb2.DESCRIPTOR.services_by_name["ConsoleService"],
+        Console(store, settings.desk),
+    )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     enroll_port = None
@@ -137,6 +142,7 @@ async def serve(settings: CollectorSettings, store: Store | None = None) -> Coll
         log.info("local console: remdiag agents --collector %s", console_socket)
     watcher = asyncio.create_task(auth.watch_revocations(), name="revocations")
     jobs = asyncio.create_task(run_jobs(store, settings.desk), name="jobs")
+    notifier = asyncio.create_task(Notifier(store, settings.notify).run(), name="notify")
     return Collector(
         server,
         port,
@@ -144,7 +150,7 @@ async def serve(settings: CollectorSettings, store: Store | None = None) -> Coll
         enroll_port=enroll_port,
         pki=pki,
         console_socket=console_socket,
-        background=(watcher, jobs),
+        background=(watcher, jobs, notifier),
     )
 
 

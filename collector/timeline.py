@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from collector.notify import enqueue
 from collector.store.models import Ticket, TicketEvent
 
 SYSTEM_ACTOR = "system"
@@ -19,8 +20,13 @@ def record(
     message: str,
     actor: str = SYSTEM_ACTOR,
 ) -> TicketEvent:
-    """Add an event to `ticket`'s timeline in the caller's transaction."""
+    """Add an event to `ticket`'s timeline in the caller's transaction.
+
+    Call it after changing the ticket: a notified kind puts the event, with the ticket as it now
+    stands, in the webhook outbox in the same transaction.
+    """
     ticket.updated_at = now
     event = TicketEvent(ticket_id=ticket.id, at=now, actor=actor, kind=kind, message=message)
     session.add(event)
+    enqueue(session, ticket, now, kind, message, actor)
     return event

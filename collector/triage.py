@@ -72,11 +72,6 @@ class DeskSettings(BaseModel):
     """By priority, P1 to P4."""
     sweep_seconds: float = Field(60.0, ge=1, le=3600)
     """How often open tickets are checked against their SLA deadlines (and windows)."""
-    reopen_window_minutes: float = Field(24 * 60, ge=0, le=60 * 24 * 90)
-    """A check failing again this soon after its ticket resolved reopens that ticket."""
-    flap_changes: int = Field(4, ge=2, le=100)
-    """More than this many pass/fail flips within `flap_window_minutes` is flapping."""
-    flap_window_minutes: float = Field(60, gt=0, le=60 * 24 * 7)
     offline_after_seconds: float = Field(15 * 60, ge=10, le=60 * 60 * 24 * 30)
     """No word from a machine for this long opens an offline ticket (0 < heartbeat << this)."""
 

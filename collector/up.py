@@ -19,6 +19,7 @@ from collector.config import CollectorSettings
 from collector.server import serve
 from collector.views import agents_table, tickets_table
 from remdiag.configfile import ConfigError, load_settings
+from remdiag.v1 import console_pb2
 
 REFRESH_S = 2.0
 
@@ -85,7 +86,10 @@ def _render(client: ConsoleClient) -> Group | Text:
     try:
         return Group(
             agents_table(client.list_agents()),
-            tickets_table(client.list_tickets(open_only=True), title="Open tickets"),
+            tickets_table(
+                client.list_tickets(console_pb2.ListTicketsRequest(open_only=True)),
+                title="Open tickets",
+            ),
         )
     except ConsoleError as exc:
         return Text(str(exc), style="red")
@@ -94,7 +98,7 @@ def _render(client: ConsoleClient) -> Group | Text:
 def _summary(client: ConsoleClient) -> str:
     try:
         agents = client.list_agents()
-        tickets = client.list_tickets(open_only=True)
+        tickets = client.list_tickets(console_pb2.ListTicketsRequest(open_only=True))
     except ConsoleError as exc:
         return str(exc)
     machines = ", ".join(

@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 models: agents, tokens, check results and state, tickets, events, windows."""
+"""SQLAlchemy 2 models: agents, tokens, results and states, tickets, events, windows, outbox."""
 
 from __future__ import annotations
 
@@ -243,3 +243,42 @@ class MaintenanceWindow(Base):
     agent_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column()
     created_by: Mapped[str] = mapped_column(String(128))
+
+
+class NotificationOutbox(Base):
+    """A ticket event to notify, written in the transaction that records the event."""
+
+    __tablename__ = "notification_outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(36), unique=True)
+    """The Idempotency-Key receivers see, the same on every attempt."""
+    ticket_id: Mapped[int] = mapped_column(BigInteger)
+    """No foreign key: what was notified stays as it was sent."""
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """The event and the ticket as they stood when the event was recorded."""
+    created_at: Mapped[datetime] = mapped_column()
+    dispatched_at: Mapped[datetime | None] = mapped_column(index=True)
+    """When the deliveries to the configured webhooks were made out."""
+
+
+class NotificationDelivery(Base):
+    """One outbox row on its way to one webhook: attempts so far and what is next."""
+
+    __tablename__ = "notification_deliveries"
+    __table_args__ = (
+        UniqueConstraint("outbox_id", "endpoint", name="uq_notification_deliveries_endpoint"),
+        Index("ix_notification_deliveries_due", "delivered_at", "gave_up_at", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("notification_outbox.id", ondelete="CASCADE"))
+    endpoint: Mapped[str] = mapped_column(String(2048))
+    """The webhook's URL."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column()
+    delivered_at: Mapped[datetime | None] = mapped_column()
+    gave_up_at: Mapped[datetime | None] = mapped_column()
+    """Set after max_attempts failures: no more tries."""
+    last_error: Mapped[str] = mapped_column(Text, default="")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from collector.engine import (
     Decision,
+    FlappingChanged,
     OpenTicket,
     RecordFailure,
     ResolveTicket,
@@ -15,7 +18,10 @@ from collector.engine import (
 )
 from remdiag.vocabulary import CheckStatus, Severity
 
-RULES = TicketRules(fails_before_ticket=3, passes_before_resolve=2)
+# Hysteresis alone: no reopening; flapping needs more flips than these sequences have.
+RULES = TicketRules(fails_before_ticket=3, passes_before_resolve=2, reopen_window_s=0)
+STEP_S = 60.0
+"""Recorded sequences arrive one result a minute."""
 STATUS = {
     "O": CheckStatus.OK,
     "W": CheckStatus.WARNING,
@@ -35,8 +41,8 @@ def replay(
     """Feed one status per letter (O ok, W warning, C critical, U unknown) through the rules."""
     state = state or RuleState()
     decisions: list[Decision | None] = []
-    for letter in statuses:
-        state, decision = decide(state, STATUS[letter], rules)
+    for index, letter in enumerate(statuses):
+        state, decision = decide(state, STATUS[letter], rules, index * STEP_S)
         decisions.append(decision)
     return state, decisions
 
@@ -97,7 +103,8 @@ def test_state_after_a_sequence(
     statuses: str, failures: int, passes: int, open_severity: Severity | None
 ) -> None:
     state, _ = replay(statuses)
-    assert state == RuleState(failures, passes, open_severity)
+    assert (state.consecutive_failures, state.consecutive_passes) == (failures, passes)
+    assert state.open_severity == open_severity
     assert state.ticket_open is (open_severity is not None)
 
 
@@ -113,7 +120,7 @@ def test_exactly_one_open_whatever_the_run_length() -> None:
 
 
 def test_rules_of_one_open_and_resolve_at_once() -> None:
-    rules = TicketRules(fails_before_ticket=1, passes_before_resolve=1)
+    rules = TicketRules(fails_before_ticket=1, passes_before_resolve=1, reopen_window_s=0)
     _, decisions = replay("COC", rules)
     assert decisions == [OPEN_C, ResolveTicket(passes=1), OPEN_C]
 
@@ -123,3 +130,97 @@ def test_resolve_reports_the_passes_counted() -> None:
     _, decisions = replay("WWOOOO", rules)
     assert decisions[-1] == ResolveTicket(passes=4)
     assert decisions[:-1] == [None, OPEN_W, None, None, None]
+
+
+FLAPPY = TicketRules(
+    fails_before_ticket=3,
+    passes_before_resolve=2,
+    flap_changes=4,
+    flap_window_s=10 * STEP_S,
+    reopen_window_s=0,
+)
+FLAGGED = RecordFailure(flapping=True)
+
+
+@pytest.mark.parametrize(
+    ("statuses", "expected"),
+    [
+        pytest.param(
+            "WOWOW",
+            [None] * 5,
+            id="four flips is not yet flapping",
+        ),
+        pytest.param(
+            "WOWOWO",
+            [None] * 5 + [None],
+            id="five flips on a pass with no ticket opens nothing",
+        ),
+        pytest.param(
+            "WOWOWOW",
+            [None] * 6 + [OpenTicket(Severity.WARNING, flapping=True)],
+            id="a failure while flapping opens a ticket before a full run",
+        ),
+        pytest.param(
+            "WWWOWOWO",
+            [None, None, OPEN_W, None, MORE, None, MORE, FlappingChanged(True)],
+            id="an open ticket is marked flapping on the fifth flip",
+        ),
+        pytest.param(
+            "WWWOWOWOO",
+            [None, None, OPEN_W, None, MORE, None, MORE, FlappingChanged(True), None],
+            id="a flapping ticket is not resolved by passes in a row",
+        ),
+        pytest.param(
+            "OWWWOWOW",
+            [None, None, None, OPEN_W, None, MORE, None, FLAGGED],
+            id="a failure can be the flip that starts flapping",
+        ),
+    ],
+)
+def test_flapping(statuses: str, expected: list[Decision | None]) -> None:
+    _, decisions = replay(statuses, FLAPPY)
+    assert decisions == expected
+
+
+def test_a_flapping_ticket_resolves_once_the_flips_age_out_of_the_window() -> None:
+    state, decisions = replay("WWWOWOWO" + "O" * 12, FLAPPY)
+    # Flips at minutes 3..7; the one of minute 3 leaves the 10-minute window at minute 14,
+    # after 8 passes in a row (minutes 7..14).
+    assert decisions[8:14] == [None] * 6
+    assert decisions[14] == ResolveTicket(passes=8)
+    assert decisions[15:] == [None] * 5
+    assert state.open_severity is None and not state.flapping
+
+
+def test_flapping_ends_on_a_pass_then_the_next_passes_resolve() -> None:
+    rules = replace(FLAPPY, passes_before_resolve=20)
+    state, decisions = replay("WWWOWOWO" + "O" * 12, rules)
+    assert FlappingChanged(False) in decisions
+    assert state.open_severity is not None and not state.flapping
+    assert decisions.index(FlappingChanged(False)) == 14
+
+
+def test_a_failure_within_the_reopen_window_reopens() -> None:
+    rules = replace(RULES, reopen_window_s=10 * STEP_S)
+    _, decisions = replay("CCCOOWWW", rules)
+    assert decisions[-1] == OpenTicket(Severity.WARNING, reopen=True)
+
+
+def test_a_failure_after_the_reopen_window_opens_a_new_ticket() -> None:
+    rules = replace(RULES, reopen_window_s=2 * STEP_S)
+    _, decisions = replay("CCCOOWWW", rules)
+    assert decisions[-1] == OPEN_W
+
+
+def test_a_ticket_closed_by_a_person_is_never_reopened() -> None:
+    # ingest leaves last_resolved_at unset when the ticket was closed, not resolved.
+    rules = replace(RULES, reopen_window_s=3600)
+    state = RuleState(last_failed=False, last_resolved_at=None)
+    _, decisions = replay("WWW", rules, state)
+    assert decisions[-1] == OPEN_W
+
+
+def test_only_flips_are_counted_and_the_history_stays_bounded() -> None:
+    state, _ = replay("WOUUWWOOW" * 10, FLAPPY)
+    assert len(state.changes) <= FLAPPY.flap_changes + 1
+    assert state.changes == tuple(sorted(state.changes))

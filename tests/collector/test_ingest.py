@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from collector import fleet
+from collector import fleet, windows
 from collector.engine import TicketRules
 from collector.ingest import IncomingResult, IngestOutcome, UnknownAgentError, ingest_batch
 from collector.store.models import Agent, CheckResult, CheckState, Ticket, TicketEvent
@@ -33,6 +34,7 @@ class Sender:
         self.store = store
         self.agent_id = store.call(lambda s: enrolled(s)).agent_id
         self.sequence = 0
+        self.rules = RULES
 
     def send(self, *results: IncomingResult, sequence: int | None = None) -> IngestOutcome:
         if sequence is None:
@@ -40,7 +42,7 @@ class Sender:
             sequence = self.sequence
         now = at(sequence)
         return self.store.call(
-            lambda s: ingest_batch(s, self.agent_id, sequence, list(results), RULES, now)
+            lambda s: ingest_batch(s, self.agent_id, sequence, list(results), self.rules, now)
         )
 
     def statuses(self, *statuses: CheckStatus, check_id: str = DISK) -> list[IngestOutcome]:
@@ -158,7 +160,8 @@ def test_passes_resolve_the_ticket_with_a_resolved_event(agent: Sender) -> None:
     assert state is not None and state.open_ticket_id is None
 
 
-def test_after_resolve_a_new_run_opens_a_new_ticket(agent: Sender) -> None:
+def test_after_the_reopen_window_a_new_run_opens_a_new_ticket(agent: Sender) -> None:
+    agent.rules = replace(RULES, reopen_window_s=60)  # batches here are a minute apart
     agent.statuses(CRITICAL, CRITICAL, CRITICAL, OK, OK, WARNING, WARNING)
     assert len(agent.tickets()) == 1
     agent.statuses(WARNING)
@@ -267,4 +270,93 @@ def test_an_opened_ticket_is_placed_by_priority_tier_and_sla(agent: Sender) -> N
     assert ticket.respond_by == ticket.opened_at + timedelta(hours=1)
     assert ticket.resolve_by == ticket.opened_at + timedelta(hours=8)
     (opened,) = agent.events(ticket.id)
-    assert opened.message.endswith("P2, L1")
+    assert opened.message.endswith("P2 (impact medium), L1")
+
+
+def test_failing_again_within_the_reopen_window_reopens_the_ticket(agent: Sender) -> None:
+    agent.statuses(CRITICAL, CRITICAL, CRITICAL, OK, OK, WARNING, WARNING, WARNING)
+    (ticket,) = agent.tickets()
+    assert ticket.state == TicketState.REOPENED and ticket.reopen_count == 1
+    assert ticket.resolved_at is None and ticket.resolved_by is None
+    # Fresh deadlines from the reopening (a warning on a medium-impact machine: P3).
+    assert ticket.respond_by == at(8) + timedelta(hours=4)
+    assert [e.kind for e in agent.events(ticket.id)] == ["opened", "resolved", "reopened"]
+    assert "failed 3 times in a row" in agent.events(ticket.id)[-1].message
+    state = agent.state()
+    assert state is not None and state.open_ticket_id == ticket.id == state.last_ticket_id
+
+
+def test_a_ticket_a_person_closed_is_never_reopened(agent: Sender) -> None:
+    agent.statuses(CRITICAL, CRITICAL, CRITICAL)
+    (ticket,) = agent.tickets()
+
+    def close(s: Session) -> None:
+        found = s.get(Ticket, ticket.id)
+        assert found is not None
+        found.state = int(TicketState.CLOSED)
+
+    agent.store.call(close)
+    agent.statuses(OK, CRITICAL, CRITICAL, CRITICAL)
+    first, second = agent.tickets()
+    assert first.state == TicketState.CLOSED and first.reopen_count == 0
+    assert second.state == TicketState.NEW
+
+
+def test_impact_comes_from_the_machines_tags(agent: Sender) -> None:
+    agent.store.call(lambda s: fleet.tag(s, agent.agent_id, ["vip"], []))
+    agent.statuses(CRITICAL, CRITICAL, CRITICAL)
+    (ticket,) = agent.tickets()
+    assert ticket.priority == Priority.P1  # critical (high urgency) x vip (high impact)
+    assert "P1 (impact high)" in agent.events(ticket.id)[0].message
+
+
+def test_a_flapping_check_opens_a_ticket_that_is_not_resolved_until_stable(
+    agent: Sender,
+) -> None:
+    agent.rules = replace(RULES, flap_changes=4, flap_window_s=15 * 60)
+    agent.statuses(WARNING, OK, WARNING, OK, WARNING, OK, WARNING)  # six flips, never 3 in a row
+    (ticket,) = agent.tickets()
+    assert ticket.flapping and ticket.state == TicketState.NEW
+    assert agent.events(ticket.id)[0].message.startswith("flapping: more than 4")
+    agent.statuses(OK, OK, OK)  # passes in a row, but the flips are still in the window
+    assert agent.tickets()[0].state == TicketState.NEW
+    agent.statuses(*[OK] * 10)
+    (ticket,) = agent.tickets()
+    assert ticket.state == TicketState.RESOLVED and not ticket.flapping
+    kinds = [e.kind for e in agent.events(ticket.id)]
+    assert kinds == ["opened", "resolved"]
+    assert "and stable again" in agent.events(ticket.id)[-1].message
+
+
+def test_an_open_ticket_is_marked_flapping_and_unmarked(agent: Sender) -> None:
+    agent.rules = replace(RULES, flap_changes=4, flap_window_s=10 * 60)
+    agent.statuses(CRITICAL, CRITICAL, CRITICAL, OK, CRITICAL, OK, CRITICAL, OK)
+    (ticket,) = agent.tickets()
+    assert ticket.flapping
+    agent.statuses(*[OK] * 8)
+    (ticket,) = agent.tickets()
+    assert ticket.state == TicketState.RESOLVED
+    messages = [e.message for e in agent.events(ticket.id) if e.kind == "flapping"]
+    assert messages[0].startswith("flapping: more than 4 pass/fail flips within 10 minutes")
+
+
+def test_no_ticket_opens_inside_a_maintenance_window_but_results_are_kept(
+    agent: Sender,
+) -> None:
+    spec = windows.window(name="patching", starts_at=NOW, duration=timedelta(hours=1), tags=["lab"])
+    agent.store.call(lambda s: fleet.tag(s, agent.agent_id, ["lab"], []))
+    created = agent.store.call(lambda s: windows.create(s, spec, "alice", NOW))
+    agent.statuses(CRITICAL, CRITICAL, CRITICAL, CRITICAL)
+    assert agent.tickets() == []
+    assert agent.counts()["check_results"] == 4
+    agent.store.call(lambda s: windows.delete(s, created.id))
+    agent.statuses(CRITICAL)  # the run continued: the next failure opens at once
+    (ticket,) = agent.tickets()
+    assert ticket.failure_count == 5
+
+
+def test_a_window_for_other_machines_changes_nothing(agent: Sender) -> None:
+    spec = windows.window(name="servers", starts_at=NOW, duration=timedelta(hours=1), tags=["srv"])
+    agent.store.call(lambda s: windows.create(s, spec, "alice", NOW))
+    agent.statuses(CRITICAL, CRITICAL, CRITICAL)
+    assert len(agent.tickets()) == 1
