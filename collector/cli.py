@@ -455,6 +455,106 @@ def report(address: str, as_json_: bool, as_csv: bool, since: str) -> None:
         Console().print(report_view(found))
 
 
+@main.group(invoke_without_command=True)
+@collector_option
+@json_option
+@click.pass_context
+def windows(ctx: click.Context, address: str, as_json_: bool) -> None:
+    """List maintenance windows (or create / delete one).
+
+    While a window is active, no ticket opens on the machines it covers (their results are still
+    stored) and the SLA clocks of their open tickets pause.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    found = _console(address, lambda c: c.list_windows())
+    if as_json_:
+        click.echo(json.dumps([as_json(w) for w in found], indent=2))
+    else:
+        Console().print(windows_table(found))
+
+
+@windows.command("create")
+@collector_option
+@json_option
+@actor_option
+@click.option("--name", required=True, help="What it is for, e.g. 'patch night'.")
+@click.option(
+    "--start", help="One-off: ISO 8601 start; without an offset it is read in --timezone."
+)
+@click.option(
+    "--cron",
+    help="Recurring: minute hour day month weekday (0 or 7 is Sunday), e.g. '0 2 * * 0'.",
+)
+@click.option(
+    "--timezone",
+    "timezone_name",
+    default="UTC",
+    show_default=True,
+    help="IANA timezone the cron and a --start without offset are read in.",
+)
+@click.option("--duration", required=True, help="How long each time: 30m, 2h, 1d (up to 31d).")
+@click.option("--tag", "tags", multiple=True, help="Cover the machines with this tag.")
+@click.option("--machine", "agent_ids", multiple=True, help="Cover this agent id.")
+@click.option("--all", "all_machines", is_flag=True, help="Cover every machine.")
+def windows_create(
+    address: str,
+    as_json_: bool,
+    actor: str,
+    name: str,
+    start: str | None,
+    cron: str | None,
+    timezone_name: str,
+    duration: str,
+    tags: tuple[str, ...],
+    agent_ids: tuple[str, ...],
+    all_machines: bool,
+) -> None:
+    """Create a one-off (--start) or recurring (--cron) window covering --tag, --machine or --all.
+
+    \b
+    remdiag windows create --name upgrade --start 2026-12-01T22:00 --duration 2h --all
+    remdiag windows create --name 'patch night' --cron '0 2 * * 0' \\
+        --timezone Europe/Lisbon --duration 3h --tag lab
+    """
+    if (start is None) == (cron is None):
+        _fail("give exactly one of --start (one-off) or --cron (recurring)", 2)
+    try:
+        length = tokens.parse_duration(duration)
+    except ValueError as exc:
+        _fail(f"--duration: {exc}", 2)
+    if length.total_seconds() % 60:
+        _fail("--duration: a whole number of minutes", 2)
+    window = console_pb2.MaintenanceWindow(
+        name=name,
+        cron=cron or "",
+        timezone=timezone_name,
+        duration_minutes=int(length.total_seconds() // 60),
+        all_machines=all_machines,
+        tags=tags,
+        agent_ids=agent_ids,
+    )
+    if start is not None:
+        try:
+            window.starts_at.FromDatetime(start_time(start, timezone_name))
+        except WindowError as exc:
+            _fail(str(exc), 2)
+    made = _console(address, lambda c: c.create_window(window, actor))
+    if as_json_:
+        click.echo(json.dumps(as_json(made), indent=2))
+    else:
+        Console().print(windows_table([made]))
+
+
+@windows.command("delete")
+@collector_option
+@click.argument("window_id", type=click.IntRange(min=1, max=2**63 - 1))
+def windows_delete(address: str, window_id: int) -> None:
+    """Delete a maintenance window (its ID is in `remdiag windows`)."""
+    _console(address, lambda c: c.delete_window(window_id))
+    click.echo(f"window {window_id} deleted")
+
+
 # Admin commands on the collector's database. Console tokens and roles come later; until then
 # these run where the collector runs, with the same --config, --database-url and environment.
 def database_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -468,6 +568,28 @@ def database_options(command: Callable[..., None]) -> Callable[..., None]:
         envvar="REMDIAG_COLLECTOR_CONFIG",
         help="The collector's TOML config file (env REMDIAG_COLLECTOR_CONFIG).",
     )(command)
+
+
+@agents.command("tag", context_settings={"ignore_unknown_options": True})
+@collector_option
+@json_option
+@click.argument("agent_id")
+@click.argument("changes", nargs=-1, required=True)
+def agents_tag(address: str, as_json_: bool, agent_id: str, changes: tuple[str, ...]) -> None:
+    """Add (+tag) and remove (-tag) a machine's tags, e.g. `agents tag ID +vip -lab`.
+
+    Tags set a ticket's impact ([desk] impact_tags) and scope maintenance windows.
+    """
+    bad = [c for c in changes if c[:1] not in "+-" or len(c) < 2]
+    if bad:
+        _fail(f"each change is +tag or -tag, got {' '.join(bad)!r}", 2)
+    add = [c[1:] for c in changes if c[0] == "+"]
+    remove = [c[1:] for c in changes if c[0] == "-"]
+    tagged = _console(address, lambda c: c.tag_agent(agent_id, add, remove))
+    if as_json_:
+        click.echo(json.dumps(as_json(tagged), indent=2))
+    else:
+        click.echo(f"{tagged.hostname} ({tagged.agent_id}): {' '.join(tagged.tags) or 'no tags'}")
 
 
 @agents.command("revoke")

@@ -9,6 +9,7 @@ from enum import StrEnum
 from sqlalchemy import ColumnElement, and_, case, null, or_, select
 from sqlalchemy.orm import Session
 
+from collector import windows
 from collector.escalation import Deadline, TicketClock, missed
 from collector.lifecycle import AWAITING_RESPONSE, Action, ActionError, TicketFacts, plan
 from collector.store.models import (
@@ -164,6 +165,15 @@ def update_ticket(
     return get_ticket(session, ticket_id)
 
 
+def mark_reopened(ticket: Ticket) -> None:
+    """Back to open, as the rules or a person reopen it; the caller sets fresh deadlines."""
+    ticket.state = int(TicketState.REOPENED)
+    ticket.reopen_count += 1
+    ticket.resolved_at = ticket.closed_at = None
+    ticket.resolved_by = None
+    ticket.response_breached_at = ticket.resolution_breached_at = None
+
+
 def _reopen(session: Session, ticket: Ticket, now: datetime, settings: DeskSettings) -> None:
     """Fresh SLA deadlines at the ticket's priority; the check's rules follow it again."""
     other = session.scalar(
@@ -181,10 +191,7 @@ def _reopen(session: Session, ticket: Ticket, now: datetime, settings: DeskSetti
     sla = settings.sla[Priority(ticket.priority).name]
     ticket.respond_by = now + timedelta(minutes=sla.respond_minutes)
     ticket.resolve_by = now + timedelta(minutes=sla.resolve_minutes)
-    ticket.response_breached_at = ticket.resolution_breached_at = None
-    ticket.resolved_at = ticket.closed_at = None
-    ticket.resolved_by = None
-    ticket.reopen_count += 1
+    mark_reopened(ticket)
     state = session.get(CheckState, (ticket.agent_id, ticket.check_id))
     if state is not None:
         state.open_ticket_id = state.last_ticket_id = ticket.id
@@ -196,6 +203,7 @@ def sweep(session: Session, now: datetime) -> list[int]:
         select(Ticket)
         .where(
             Ticket.state.not_in(CLOSED_STATES),
+            Ticket.sla_paused_at.is_(None),
             or_(
                 and_(Ticket.respond_by < now, Ticket.response_breached_at.is_(None)),
                 and_(Ticket.resolve_by < now, Ticket.resolution_breached_at.is_(None)),
@@ -226,6 +234,52 @@ def sweep(session: Session, now: datetime) -> list[int]:
             ticket.updated_at = now
             escalated.append(ticket.id)
     return escalated
+
+
+def pause_clocks(session: Session, now: datetime) -> tuple[list[int], list[int]]:
+    """Pause the SLA clocks of open tickets on machines a maintenance window covers now, and
+    resume the others, moving their deadlines on by the time paused; (paused, resumed) ids.
+
+    Runs with the sweep, so a pause starts and ends within `sweep_seconds` of the window's.
+    """
+    covered = windows.agents_in_maintenance(session, now)
+    query = select(Ticket).where(Ticket.state.not_in(CLOSED_STATES))
+    if not covered:
+        query = query.where(Ticket.sla_paused_at.is_not(None))
+    paused: list[int] = []
+    resumed: list[int] = []
+    for ticket in session.scalars(query.order_by(Ticket.id).with_for_update(skip_locked=True)):
+        window = covered.get(ticket.agent_id)
+        if window is not None and ticket.sla_paused_at is None:
+            ticket.sla_paused_at = now
+            record(
+                session,
+                ticket,
+                now,
+                "sla_paused",
+                f"maintenance window {window.name!r} covers the machine: SLA clocks paused",
+            )
+            paused.append(ticket.id)
+        elif window is None and ticket.sla_paused_at is not None:
+            held = now - ticket.sla_paused_at
+            ticket.sla_paused_at = None
+            ticket.respond_by = ticket.respond_by + held if ticket.respond_by else None
+            ticket.resolve_by = ticket.resolve_by + held if ticket.resolve_by else None
+            due = f"{ticket.resolve_by:%Y-%m-%d %H:%M} UTC" if ticket.resolve_by else "none"
+            record(
+                session,
+                ticket,
+                now,
+                "sla_resumed",
+                f"maintenance over: SLA clocks resume after {_minutes(held)} paused; "
+                f"resolve by {due}",
+            )
+            resumed.append(ticket.id)
+    return paused, resumed
+
+
+def _minutes(span: timedelta) -> str:
+    return f"{span.total_seconds() / 60:.0f} min"
 
 
 def _clock(ticket: Ticket) -> TicketClock:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from collector.desk import mark_reopened
 from collector.engine import (
     Decision,
     FlappingChanged,
@@ -247,13 +248,8 @@ def _open(
     last = session.get(Ticket, state.last_ticket_id) if state.last_ticket_id else None
     if decision.reopen and last is not None and last.state == TicketState.RESOLVED:
         ticket = last
-        ticket.state = int(TicketState.REOPENED)
-        ticket.reopen_count += 1
-        ticket.resolved_at = None
-        ticket.resolved_by = None
+        mark_reopened(ticket)
         ticket.severity = int(decision.severity)
-        ticket.response_breached_at = None
-        ticket.resolution_breached_at = None
         kind = "reopened"
     else:
         ticket = Ticket(

@@ -1,43 +1,71 @@
-"""The collector's periodic jobs, run by APScheduler: today the SLA sweep.
+"""The collector's periodic jobs, run by APScheduler: the desk sweep.
 
-Later jobs (offline detection, retention) join here. With several collectors on one database,
-each runs the sweep; the sweep locks the rows it escalates (SKIP LOCKED on PostgreSQL) and marks
-each missed deadline once, so a ticket is never escalated twice for one deadline.
+Each sweep pauses or resumes SLA clocks for maintenance windows, escalates tickets past a
+deadline, and opens or resolves offline tickets. With several collectors on one database, each
+runs the sweep; it locks the rows it changes (SKIP LOCKED on PostgreSQL) and marks each missed
+deadline once, so a ticket is never escalated twice for one deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.orm import Session
 
 from collector import desk
+from collector.offline import OfflineOutcome, sweep_offline
 from collector.store.runner import Store
 from collector.triage import DeskSettings
 
 log = logging.getLogger(__name__)
 
 
-async def sla_sweep(store: Store) -> list[int]:
-    """Escalate the open tickets that missed a deadline; the ids escalated."""
-    now = datetime.now(UTC)
-    escalated = await store.run(lambda s: desk.sweep(s, now))
-    if escalated:
-        log.info("escalated tickets %s: SLA deadline missed", ", ".join(map(str, escalated)))
-    return escalated
+@dataclass(frozen=True)
+class SweepOutcome:
+    paused: list[int]
+    resumed: list[int]
+    escalated: list[int]
+    offline: OfflineOutcome
 
 
-async def run_jobs(store: Store, settings: DeskSettings) -> None:
+async def desk_sweep(
+    store: Store, settings: DeskSettings, reopen_window: timedelta, now: datetime | None = None
+) -> SweepOutcome:
+    """One sweep at `now` (the clock by default); what it changed, by ticket id."""
+    at = now or datetime.now(UTC)
+
+    def work(session: Session) -> SweepOutcome:
+        paused, resumed = desk.pause_clocks(session, at)
+        escalated = desk.sweep(session, at)
+        offline = sweep_offline(session, at, settings, reopen_window)
+        return SweepOutcome(paused, resumed, escalated, offline)
+
+    outcome = await store.run(work)
+    for what, ids in (
+        ("SLA clocks paused (maintenance)", outcome.paused),
+        ("SLA clocks resumed", outcome.resumed),
+        ("escalated: SLA deadline missed", outcome.escalated),
+        ("offline tickets opened", outcome.offline.opened),
+        ("offline tickets resolved: back online", outcome.offline.resolved),
+    ):
+        if ids:
+            log.info("%s: tickets %s", what, ", ".join(map(str, ids)))
+    return outcome
+
+
+async def run_jobs(store: Store, settings: DeskSettings, reopen_window: timedelta) -> None:
     """Run the periodic jobs until cancelled."""
     scheduler = AsyncIOScheduler(timezone=UTC)
     scheduler.add_job(
-        sla_sweep,
+        desk_sweep,
         IntervalTrigger(seconds=settings.sweep_seconds),
-        args=[store],
-        id="sla-sweep",
+        args=[store, settings, reopen_window],
+        id="desk-sweep",
         max_instances=1,
         coalesce=True,
         next_run_time=datetime.now(UTC),

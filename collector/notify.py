@@ -382,7 +382,10 @@ class Notifier:
                     # must not get the same event again after a normal restart.
                     grace = max((w.timeout_seconds for w in self.settings.webhooks), default=0)
                     await asyncio.wait([step], timeout=grace + 5)
-                    step.cancel()
+                    if not step.done():
+                        step.cancel()
+                    elif not step.cancelled() and step.exception() is not None:
+                        log.error("notifications: the last round failed: %s", step.exception())
                     raise
                 except Exception:
                     log.exception("notifications: delivery round failed; trying again")
@@ -416,10 +419,14 @@ class Notifier:
             self._client = httpx.AsyncClient()
         sent = headers(webhook, attempt.key, attempt.kind, attempt.body, self._clock())
         try:
-            response = await self._client.post(
-                webhook.url, content=attempt.body, headers=sent, timeout=webhook.timeout_seconds
-            )
-        except httpx.HTTPError as exc:
+            # httpx's timeout bounds each phase (connect, each read...); this bounds the whole.
+            async with asyncio.timeout(webhook.timeout_seconds):
+                response = await self._client.post(
+                    webhook.url, content=attempt.body, headers=sent, timeout=webhook.timeout_seconds
+                )
+        except TimeoutError:
+            return Outcome(attempt, f"no answer within {webhook.timeout_seconds:g} s")
+        except Exception as exc:  # whatever fails, it is this attempt's failure, not the worker's
             return Outcome(attempt, f"{type(exc).__name__}: {exc}" if str(exc) else repr(exc))
         if response.is_success:
             return Outcome(attempt, None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -141,7 +141,8 @@ async def serve(settings: CollectorSettings, store: Store | None = None) -> Coll
     if console_socket:
         log.info("local console: remdiag agents --collector %s", console_socket)
     watcher = asyncio.create_task(auth.watch_revocations(), name="revocations")
-    jobs = asyncio.create_task(run_jobs(store, settings.desk), name="jobs")
+    reopen_window = timedelta(minutes=settings.tickets.reopen_window_minutes)
+    jobs = asyncio.create_task(run_jobs(store, settings.desk, reopen_window), name="jobs")
     notifier = asyncio.create_task(Notifier(store, settings.notify).run(), name="notify")
     return Collector(
         server,

@@ -72,8 +72,19 @@ class DeskSettings(BaseModel):
     """By priority, P1 to P4."""
     sweep_seconds: float = Field(60.0, ge=1, le=3600)
     """How often open tickets are checked against their SLA deadlines (and windows)."""
-    offline_after_seconds: float = Field(15 * 60, ge=10, le=60 * 60 * 24 * 30)
-    """No word from a machine for this long opens an offline ticket (0 < heartbeat << this)."""
+    offline_after_seconds: float = Field(24 * 3600, ge=10, le=60 * 60 * 24 * 30)
+    """No word from a machine for this long opens an `offline` ticket. End-user PCs are
+    switched off at night, so the default is a day; `offline_after_by_tag` is quicker."""
+    offline_after_by_tag: dict[str, float] = Field(default_factory=lambda: {"server": 15.0 * 60})
+    """Machine tag -> seconds; a machine with several takes the shortest."""
+
+    @field_validator("offline_after_by_tag")
+    @classmethod
+    def _offline_bounds(cls, value: dict[str, float]) -> dict[str, float]:
+        for tag, seconds in value.items():
+            if not 10 <= seconds <= 60 * 60 * 24 * 30:
+                raise ValueError(f"offline_after_by_tag.{tag}: from 10 s to 30 days")
+        return value
 
     @field_validator("tiers")
     @classmethod
@@ -103,6 +114,12 @@ def impact_of(tags: list[str], desk: DeskSettings) -> Level:
     """The highest impact any of the machine's tags gives, else the default."""
     levels = [desk.impact_tags[t] for t in tags if t in desk.impact_tags]
     return max(levels, key=_LEVEL_ORDER.index) if levels else desk.default_impact
+
+
+def offline_after(tags: list[str], desk: DeskSettings) -> float:
+    """Seconds of silence after which the machine counts as offline."""
+    by_tag = [desk.offline_after_by_tag[t] for t in tags if t in desk.offline_after_by_tag]
+    return min(by_tag, default=desk.offline_after_seconds)
 
 
 @dataclass(frozen=True)

@@ -47,13 +47,15 @@ def when(ts: Timestamp, now: datetime | None = None) -> str:
 
 def agents_table(agents: list[console_pb2.Agent]) -> Table:
     table = Table(title=f"Machines ({len(agents)})", title_justify="left")
-    for column in ("agent id", "hostname", "os", "connected", "last seen", "open tickets"):
+    columns = ("agent id", "hostname", "os", "tags", "connected", "last seen", "open tickets")
+    for column in columns:
         table.add_column(column)
     for a in agents:
         table.add_row(
             a.agent_id,
             a.hostname,
             a.os,
+            " ".join(a.tags),
             Text("yes", style="green") if a.connected else Text("no", style="yellow"),
             when(a.last_seen_at),
             str(a.open_tickets),
@@ -132,7 +134,8 @@ def ticket_view(detail: console_pb2.TicketDetail) -> RenderableType:
     if t.priority:
         head.add_row("priority", f"{Priority(t.priority).name}, tier {Tier(t.tier).name}")
     if t.HasField("respond_by"):
-        head.add_row("respond by", f"{_utc_text(t.respond_by)}" + _met(t.acknowledged_at, "responded"))
+        responded = _met(t.acknowledged_at, "responded")
+        head.add_row("respond by", _utc_text(t.respond_by) + responded)
         head.add_row("resolve by", f"{_utc_text(t.resolve_by)}   due: {due(t)}")
     if t.sla_paused:
         head.add_row("SLA", "paused: a maintenance window covers the machine")

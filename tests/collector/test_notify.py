@@ -3,6 +3,7 @@ fanned out, retried with the same key, given up, pruned, on SQLite and PostgreSQ
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -370,6 +371,21 @@ async def test_a_connection_error_is_a_failed_attempt(store: Store) -> None:
     await client.aclose()
     (delivery,) = deliveries(store)
     assert delivery.attempts == 1 and "ConnectError" in delivery.last_error
+
+
+async def test_a_receiver_that_never_answers_is_a_failed_attempt(store: Store) -> None:
+    open_ticket(store)
+
+    async def silent(request: httpx.Request) -> httpx.Response:
+        await asyncio.Event().wait()  # never answers
+        raise AssertionError("unreachable")
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(silent))
+    worker = Notifier(store, settings(webhook(timeout_seconds=0.05)), client=client, clock=Clock())
+    assert await worker.step() == 1
+    await client.aclose()
+    (delivery,) = deliveries(store)
+    assert delivery.attempts == 1 and delivery.last_error == "no answer within 0.05 s"
 
 
 def test_prune_deletes_only_old_finished_notifications(store: Store) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from collector import desk
+from collector import desk, windows
 from collector.config import CollectorSettings
 from collector.engine import TicketRules
 from collector.ingest import ingest_batch
@@ -84,3 +84,56 @@ async def test_the_collectors_job_sweeps_by_itself(tmp_path: Path) -> None:
         await eventually(escalated, "the job to escalate the late ticket")
     finally:
         await running.stop()
+
+
+def make_window(store: Store, start_minutes: int, hours: int = 2) -> int:
+    spec = windows.window(
+        name="patch night",
+        starts_at=NOW + timedelta(minutes=start_minutes),
+        duration=timedelta(hours=hours),
+        all_machines=True,
+    )
+    window_id: int = store.call(lambda s: windows.create(s, spec, "alice", NOW).id)
+    return window_id
+
+
+def test_a_window_pauses_the_sla_clocks_and_moves_the_deadlines_on(store: Store) -> None:
+    ticket_id = open_ticket(store)  # P2: respond by NOW+1h, resolve by NOW+8h
+    make_window(store, start_minutes=30, hours=2)  # NOW+30m .. NOW+2h30m
+    before = store.call(lambda s: s.get(Ticket, ticket_id))
+    assert before is not None and before.respond_by == NOW + timedelta(hours=1)
+
+    assert store.call(lambda s: desk.pause_clocks(s, NOW + timedelta(minutes=31))) == (
+        [ticket_id],
+        [],
+    )
+    # Paused: the response deadline passes unnoticed, and a second pass pauses nothing again.
+    assert store.call(lambda s: desk.sweep(s, NOW + timedelta(hours=2))) == []
+    assert store.call(lambda s: desk.pause_clocks(s, NOW + timedelta(hours=2))) == ([], [])
+
+    resumed_at = NOW + timedelta(minutes=151)
+    assert store.call(lambda s: desk.pause_clocks(s, resumed_at)) == ([], [ticket_id])
+    after = store.call(lambda s: s.get(Ticket, ticket_id))
+    assert after is not None and after.sla_paused_at is None
+    held = timedelta(minutes=120)  # 31 min .. 151 min
+    assert after.respond_by == NOW + timedelta(hours=1) + held
+    assert after.resolve_by == NOW + timedelta(hours=8) + held
+    kinds = store.call(
+        lambda s: list(
+            s.scalars(select(TicketEvent.kind).where(TicketEvent.ticket_id == ticket_id))
+        )
+    )
+    assert kinds[-2:] == ["sla_paused", "sla_resumed"]
+    # The moved deadline counts from here on.
+    assert store.call(lambda s: desk.sweep(s, resumed_at + timedelta(minutes=1))) == []
+    assert store.call(lambda s: desk.sweep(s, NOW + timedelta(hours=3, minutes=1))) == [ticket_id]
+
+
+def test_a_window_for_other_machines_pauses_nothing(store: Store) -> None:
+    ticket_id = open_ticket(store)
+    spec = windows.window(
+        name="servers", starts_at=NOW, duration=timedelta(hours=2), tags=["server"]
+    )
+    store.call(lambda s: windows.create(s, spec, "alice", NOW))
+    assert store.call(lambda s: desk.pause_clocks(s, NOW + timedelta(minutes=1))) == ([], [])
+    assert store.call(lambda s: desk.sweep(s, NOW + timedelta(hours=2))) == [ticket_id]

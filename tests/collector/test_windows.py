@@ -3,16 +3,23 @@ the store functions on SQLite and PostgreSQL, the console RPCs over real gRPC, a
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import grpc
 import pytest
+from click.testing import CliRunner, Result
 
 from collector import windows
+from collector.cli import main
+from collector.server import Collector
 from collector.store.runner import Store
 from collector.windows import WindowError, WindowSpec, covers, is_active, next_start, window
+from remdiag.v1 import console_pb2, console_pb2_grpc
 from tests.collector.factories import NOW, enrolled
 
 MINUTE = timedelta(minutes=1)
@@ -226,6 +233,8 @@ GOOD: dict[str, Any] = {"name": "w", "duration": HOUR, "all_machines": True}
         ({"starts_at": NOW, "name": "  "}, "name"),
         ({"starts_at": NOW, "name": "x" * 129}, "name"),
         ({"starts_at": NOW, "all_machines": False, "tags": ["a b"]}, "tag 'a b'"),
+        ({"starts_at": NOW, "all_machines": False, "tags": ["Lab"]}, "lowercase"),
+        ({"cron": "0 2 * * 5-1"}, "goes backwards"),
         ({"starts_at": NOW, "all_machines": False, "tags": [f"t{i}" for i in range(33)]}, "32"),
         ({"starts_at": NOW, "all_machines": False, "agent_ids": ["x" * 37]}, "machine"),
     ],
@@ -310,3 +319,156 @@ def test_in_maintenance_finds_the_oldest_active_covering_window(store: Store) ->
     everyone = store.call(lambda s: windows.agents_in_maintenance(s, NOW + HOUR))
     assert {k: v.name for k, v in everyone.items()} == {first: "later", second: "later"}
     assert store.call(lambda s: windows.agents_in_maintenance(s, NOW - HOUR)) == {}
+
+
+# --- ConsoleService over real gRPC --------------------------------------------------------------
+
+
+@pytest.fixture
+def console(channel: grpc.aio.Channel) -> console_pb2_grpc.ConsoleServiceStub:
+    return console_pb2_grpc.ConsoleServiceStub(channel)
+
+
+def nightly_message(**changes: Any) -> console_pb2.MaintenanceWindow:
+    fields: dict[str, Any] = {
+        "name": "patch night",
+        "cron": "0 2 * * 0",
+        "timezone": "Europe/Lisbon",
+        "duration_minutes": 180,
+        "tags": ["lab"],
+    }
+    return console_pb2.MaintenanceWindow(**{**fields, **changes})
+
+
+async def test_rpcs_create_list_delete(
+    collector: Collector, console: console_pb2_grpc.ConsoleServiceStub
+) -> None:
+    agent_id = await collector.store.run(lambda s: enrolled(s, 1).agent_id)
+    made = await console.CreateWindow(
+        console_pb2.CreateWindowRequest(window=nightly_message(), actor="alice")
+    )
+    assert (made.name, made.cron, made.created_by, list(made.tags)) == (
+        "patch night",
+        "0 2 * * 0",
+        "alice",
+        ["lab"],
+    )
+    start = made.next_start.ToDatetime(tzinfo=UTC)
+    assert start > datetime.now(UTC) and start.astimezone(ZoneInfo("Europe/Lisbon")).hour == 2
+    assert start.astimezone(ZoneInfo("Europe/Lisbon")).weekday() == 6  # Sunday
+
+    running = console_pb2.MaintenanceWindow(
+        name="now", duration_minutes=60, agent_ids=[agent_id], cron=""
+    )
+    running.starts_at.FromDatetime(datetime.now(UTC) - timedelta(minutes=5))
+    second = await console.CreateWindow(console_pb2.CreateWindowRequest(window=running, actor="b"))
+    assert second.active and not second.HasField("next_start")
+
+    listed = (await console.ListWindows(console_pb2.ListWindowsRequest())).windows
+    assert [(w.id, w.active) for w in listed] == [(made.id, made.active), (second.id, True)]
+
+    await console.DeleteWindow(console_pb2.DeleteWindowRequest(window_id=made.id))
+    listed = (await console.ListWindows(console_pb2.ListWindowsRequest())).windows
+    assert [w.id for w in listed] == [second.id]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"cron": "0 2 * *"}, "expected 5 fields"),
+        ({"timezone": "Mars/Olympus"}, "not an IANA name"),
+        ({"duration_minutes": 0}, "between 1 minute and 31 days"),
+        ({"tags": [], "all_machines": False}, "at least one tag or machine"),
+        ({"agent_ids": ["no-such-agent"]}, "no machine no-such-agent"),
+    ],
+)
+async def test_create_window_refuses_bad_input(
+    console: console_pb2_grpc.ConsoleServiceStub, changes: dict[str, Any], message: str
+) -> None:
+    request = console_pb2.CreateWindowRequest(window=nightly_message(**changes), actor="alice")
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await console.CreateWindow(request)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert message in (raised.value.details() or "")
+    assert not (await console.ListWindows(console_pb2.ListWindowsRequest())).windows
+
+
+@pytest.mark.parametrize("window_id", [999, 2**64 - 1])
+async def test_delete_unknown_window_is_not_found(
+    console: console_pb2_grpc.ConsoleServiceStub, window_id: int
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await console.DeleteWindow(console_pb2.DeleteWindowRequest(window_id=window_id))
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+    assert f"no window {window_id}" in (raised.value.details() or "")
+
+
+# --- CLI ----------------------------------------------------------------------------------------
+
+
+async def invoke(*args: str) -> Result:
+    return await asyncio.to_thread(
+        lambda: CliRunner().invoke(main, list(args), env={"COLUMNS": "200"})
+    )
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+async def test_cli_create_list_delete(collector: Collector) -> None:
+    address = f"127.0.0.1:{collector.port}"
+    created = await invoke(
+        "windows", "create", "--collector", address, "--json", "--as", "alice",
+        "--name", "patch night", "--cron", "0 2 * * 0", "--timezone", "Europe/Lisbon",
+        "--duration", "3h", "--tag", "lab", "--tag", "kiosk",
+    )  # fmt: skip
+    assert created.exit_code == 0, created.output
+    made = json.loads(created.output)
+    assert (made["created_by"], made["duration_minutes"], sorted(made["tags"])) == (
+        "alice",
+        180,
+        ["kiosk", "lab"],
+    )
+
+    one_off = await invoke(
+        "windows", "create", "--collector", address, "--name", "upgrade",
+        "--start", "2030-07-01T03:00", "--timezone", "Europe/Lisbon", "--duration", "2h", "--all",
+    )  # fmt: skip
+    assert one_off.exit_code == 0, one_off.output
+    assert "2030-07-01 02:00 UTC" in one_off.output  # 03:00 summer time in Lisbon
+
+    listed = await invoke("windows", "--collector", address)
+    assert listed.exit_code == 0, listed.output
+    assert "patch night" in listed.output and "0 2 * * 0 (Europe/Lisbon)" in listed.output
+    assert "tags kiosk, lab" in listed.output and "all machines" in listed.output
+
+    deleted = await invoke("windows", "delete", str(made["id"]), "--collector", address)
+    assert deleted.exit_code == 0, deleted.output
+    listed = await invoke("windows", "--collector", address, "--json")
+    assert [w["name"] for w in json.loads(listed.output)] == ["upgrade"]
+
+    again = await invoke("windows", "delete", str(made["id"]), "--collector", address)
+    assert again.exit_code == 1
+    assert f"remdiag: no window {made['id']}" in again.output
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--cron", "0 2 * * mon-xyz"], 1, "weekday 'xyz'"),
+        (["--cron", "99 2 * * *"], 1, "cron '99 2 * * *'"),
+        (["--cron", "0 2 * * *", "--timezone", "Nowhere/City"], 1, "'Nowhere/City'"),
+        (["--start", "tomorrow"], 2, "expected ISO 8601"),
+        (["--start", "2030-01-01T00:00", "--cron", "0 2 * * *"], 2, "exactly one of"),
+        (["--cron", "0 2 * * *", "--duration", "soon"], 2, "--duration"),
+        (["--cron", "0 2 * * *", "--duration", "90s"], 2, "whole number of minutes"),
+    ],
+)
+async def test_cli_bad_window_is_a_clear_error(
+    collector: Collector, args: list[str], code: int, message: str
+) -> None:
+    base = ["windows", "create", "--collector", f"127.0.0.1:{collector.port}", "--name", "w"]
+    rest = ["--all", *args] if "--duration" in args else ["--all", "--duration", "1h", *args]
+    result = await invoke(*base, *rest)
+    assert result.exit_code == code, result.output
+    assert message in result.output
+    assert "remdiag: " in result.output and "Traceback" not in result.output

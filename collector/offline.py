@@ -1,0 +1,140 @@
+"""Offline machines: no word for `offline_after` opens an `offline` ticket; word again resolves it.
+
+Run by the desk sweep (collector/jobs.py). A machine inside a maintenance window gets no new
+offline ticket; a revoked machine gets none at all. An offline ticket resolved within the
+reopen window is reopened rather than a new one opened, as for checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from collector import windows
+from collector.desk import mark_reopened
+from collector.store.models import CLOSED_STATES, Agent, Ticket
+from collector.timeline import SYSTEM_ACTOR, record
+from collector.triage import DeskSettings, impact_of, offline_after, place
+from remdiag.vocabulary import Category, Severity, TicketState, Tier
+
+OFFLINE_CHECK = "offline"
+
+
+@dataclass(frozen=True)
+class OfflineOutcome:
+    opened: tuple[int, ...] = ()
+    resolved: tuple[int, ...] = ()
+
+
+def is_silent(last_word: datetime, tags: list[str], now: datetime, desk: DeskSettings) -> bool:
+    """Pure: has the machine been quiet longer than its tags allow?"""
+    return now - last_word > timedelta(seconds=offline_after(tags, desk))
+
+
+def sweep_offline(
+    session: Session, now: datetime, desk: DeskSettings, reopen_window: timedelta
+) -> OfflineOutcome:
+    """Open offline tickets for silent machines, resolve those of machines heard from since."""
+    open_offline = {
+        t.agent_id: t
+        for t in session.scalars(
+            select(Ticket)
+            .where(Ticket.check_id == OFFLINE_CHECK, Ticket.state.not_in(CLOSED_STATES))
+            .with_for_update(skip_locked=True)
+        )
+    }
+    agents = session.scalars(select(Agent).where(Agent.revoked_at.is_(None)))
+    silent: list[Agent] = []
+    resolved: list[int] = []
+    for agent in agents:
+        last_word = agent.last_seen_at or agent.enrolled_at
+        quiet = is_silent(last_word, agent.tags or [], now, desk)
+        ticket = open_offline.get(agent.id)
+        if ticket is not None and not quiet:
+            _resolve(session, ticket, last_word, now)
+            resolved.append(ticket.id)
+        elif ticket is None and quiet:
+            silent.append(agent)
+    if not silent:
+        return OfflineOutcome((), tuple(resolved))
+    covered = windows.agents_in_maintenance(session, now)
+    opened = [
+        _open(session, agent, now, desk, reopen_window).id
+        for agent in silent
+        if agent.id not in covered
+    ]
+    return OfflineOutcome(tuple(opened), tuple(resolved))
+
+
+def _resolve(session: Session, ticket: Ticket, last_word: datetime, now: datetime) -> None:
+    ticket.state = int(TicketState.RESOLVED)
+    ticket.resolved_at = now
+    ticket.resolved_by = SYSTEM_ACTOR
+    ticket.sla_paused_at = None
+    record(
+        session,
+        ticket,
+        now,
+        "resolved",
+        f"back online: heard from at {last_word:%Y-%m-%d %H:%M} UTC",
+    )
+
+
+def _open(
+    session: Session, agent: Agent, now: datetime, desk: DeskSettings, reopen_window: timedelta
+) -> Ticket:
+    last_word = agent.last_seen_at or agent.enrolled_at
+    impact = impact_of(agent.tags or [], desk)
+    placed = place(OFFLINE_CHECK, Category.NETWORK, Severity.WARNING, now, desk, impact)
+    why = (
+        f"no word from the machine since {last_word:%Y-%m-%d %H:%M} UTC "
+        f"(more than {offline_after(agent.tags or [], desk) / 60:g} minutes)"
+    )
+    last = session.scalars(
+        select(Ticket)
+        .where(Ticket.agent_id == agent.id, Ticket.check_id == OFFLINE_CHECK)
+        .order_by(Ticket.id.desc())
+        .limit(1)
+    ).first()
+    recent = (
+        last is not None
+        and last.state == TicketState.RESOLVED
+        and last.resolved_at is not None
+        and now - last.resolved_at <= reopen_window
+    )
+    if recent and last is not None:
+        ticket, kind = last, "reopened"
+        mark_reopened(ticket)
+    else:
+        ticket, kind = (
+            Ticket(
+                agent_id=agent.id,
+                check_id=OFFLINE_CHECK,
+                category=int(Category.NETWORK),
+                severity=int(Severity.WARNING),
+                state=int(TicketState.NEW),
+                title=f"{agent.hostname} is offline",
+                opened_at=now,
+                tier=int(placed.tier),
+                failure_count=0,
+            ),
+            "opened",
+        )
+        session.add(ticket)
+    ticket.priority = int(placed.priority)
+    ticket.respond_by = placed.respond_by
+    ticket.resolve_by = placed.resolve_by
+    ticket.failure_count += 1
+    ticket.updated_at = now
+    session.flush()
+    record(
+        session,
+        ticket,
+        now,
+        kind,
+        f"{why}; {placed.priority.name} (impact {impact.value}), {Tier(ticket.tier).name}",
+    )
+    return ticket
