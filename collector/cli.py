@@ -281,7 +281,16 @@ def ticket(address: str, as_json_: bool, ticket_id: int) -> None:
         Console().print(ticket_view(detail))
 
 
-ticket_id_argument = click.argument("ticket_id", type=click.IntRange(min=1, max=2**63 - 1))
+def ticket_action(command: Callable[..., None]) -> click.Command:
+    """A `remdiag ACTION TICKET_ID ...` command: the console address, --json, --as, the id."""
+    for decorate in (
+        click.argument("ticket_id", type=click.IntRange(min=1, max=2**63 - 1)),
+        actor_option,
+        json_option,
+        collector_option,
+    ):
+        command = decorate(command)
+    return main.command()(command)
 
 
 def _act(address: str, as_json_: bool, request: console_pb2.UpdateTicketRequest) -> None:
@@ -297,11 +306,7 @@ def _act(address: str, as_json_: bool, request: console_pb2.UpdateTicketRequest)
     )
 
 
-@main.command()
-@collector_option
-@json_option
-@actor_option
-@ticket_id_argument
+@ticket_action
 def take(address: str, as_json_: bool, actor: str, ticket_id: int) -> None:
     """Take a ticket: assign it to yourself and acknowledge it (its first response)."""
     request = console_pb2.UpdateTicketRequest(
@@ -310,11 +315,7 @@ def take(address: str, as_json_: bool, actor: str, ticket_id: int) -> None:
     _act(address, as_json_, request)
 
 
-@main.command()
-@collector_option
-@json_option
-@actor_option
-@ticket_id_argument
+@ticket_action
 @click.argument("assignee")
 def assign(address: str, as_json_: bool, actor: str, ticket_id: int, assignee: str) -> None:
     """Assign a ticket to a technician."""
@@ -324,11 +325,7 @@ def assign(address: str, as_json_: bool, actor: str, ticket_id: int, assignee: s
     _act(address, as_json_, request)
 
 
-@main.command()
-@collector_option
-@json_option
-@actor_option
-@ticket_id_argument
+@ticket_action
 def start(address: str, as_json_: bool, actor: str, ticket_id: int) -> None:
     """Mark a ticket in progress (yours, if nobody has it)."""
     request = console_pb2.UpdateTicketRequest(
@@ -337,11 +334,7 @@ def start(address: str, as_json_: bool, actor: str, ticket_id: int) -> None:
     _act(address, as_json_, request)
 
 
-@main.command()
-@collector_option
-@json_option
-@actor_option
-@ticket_id_argument
+@ticket_action
 @click.argument("text")
 def comment(address: str, as_json_: bool, actor: str, ticket_id: int, text: str) -> None:
     """Add a comment to a ticket's timeline."""
@@ -351,11 +344,7 @@ def comment(address: str, as_json_: bool, actor: str, ticket_id: int, text: str)
     _act(address, as_json_, request)
 
 
-@main.command()
-@collector_option
-@json_option
-@actor_option
-@ticket_id_argument
+@ticket_action
 @click.option("--note", default="", help="Why it needs the next tier.")
 def escalate(address: str, as_json_: bool, actor: str, ticket_id: int, note: str) -> None:
     """Send a ticket up one tier (L1 -> L2 -> L3 -> L4); it becomes unassigned."""
@@ -365,11 +354,7 @@ def escalate(address: str, as_json_: bool, actor: str, ticket_id: int, note: str
     _act(address, as_json_, request)
 
 
-@main.command()
-@collector_option
-@json_option
-@actor_option
-@ticket_id_argument
+@ticket_action
 @click.option("--note", required=True, help="What was wrong and what fixed it.")
 def resolve(address: str, as_json_: bool, actor: str, ticket_id: int, note: str) -> None:
     """Resolve a ticket, with a note for the record."""
@@ -379,11 +364,7 @@ def resolve(address: str, as_json_: bool, actor: str, ticket_id: int, note: str)
     _act(address, as_json_, request)
 
 
-@main.command()
-@collector_option
-@json_option
-@actor_option
-@ticket_id_argument
+@ticket_action
 @click.option("--note", default="", help="Why (e.g. duplicate, will not fix).")
 def close(address: str, as_json_: bool, actor: str, ticket_id: int, note: str) -> None:
     """Close a ticket for good (a resolved one, or an open one that needs no work)."""
@@ -393,11 +374,7 @@ def close(address: str, as_json_: bool, actor: str, ticket_id: int, note: str) -
     _act(address, as_json_, request)
 
 
-@main.command()
-@collector_option
-@json_option
-@actor_option
-@ticket_id_argument
+@ticket_action
 @click.option("--note", default="", help="Why it is not done.")
 def reopen(address: str, as_json_: bool, actor: str, ticket_id: int, note: str) -> None:
     """Reopen a resolved or closed ticket, with fresh SLA deadlines."""

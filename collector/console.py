@@ -8,7 +8,7 @@ import grpc
 
 from collector import convert, desk, fleet, report, windows
 from collector.ingest import DEFAULT_DESK
-from collector.lifecycle import ActionError
+from collector.lifecycle import ActionError, ArgumentError
 from collector.store.runner import Store
 from collector.triage import DeskSettings
 from remdiag.v1 import console_pb2, console_pb2_grpc
@@ -66,6 +66,8 @@ class Console(console_pb2_grpc.ConsoleServiceServicer):
                     s, request.ticket_id, request.actor, action, now, self._desk
                 )
             )
+        except ArgumentError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except ActionError as exc:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
         if detail is None:

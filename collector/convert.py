@@ -248,8 +248,17 @@ def ticket_message(row: TicketRow) -> console_pb2.Ticket:
     )
 
 
+TICKET_SORTS = {
+    console_pb2.TICKET_SORT_UNSPECIFIED: Sort.URGENCY,
+    console_pb2.TICKET_SORT_URGENCY: Sort.URGENCY,
+    console_pb2.TICKET_SORT_NEWEST: Sort.NEWEST,
+}
+
+
 def ticket_filter(request: console_pb2.ListTicketsRequest) -> TicketFilter:
     """The queue's filters; an enum value outside the contract is refused, not ignored."""
+    if request.sort not in TICKET_SORTS:
+        raise InvalidMessageError(f"unknown filter value: sort {request.sort}")
     try:
         return TicketFilter(
             open_only=request.open_only,
@@ -261,7 +270,7 @@ def ticket_filter(request: console_pb2.ListTicketsRequest) -> TicketFilter:
             assignee=request.assignee,
             unassigned_only=request.unassigned_only,
             breached_only=request.breached_only,
-            sort=Sort.NEWEST if request.sort == console_pb2.TICKET_SORT_NEWEST else Sort.URGENCY,
+            sort=TICKET_SORTS[request.sort],
             limit=request.limit,
         )
     except ValueError as exc:

@@ -44,7 +44,7 @@ class TicketDetail:
 class Sort(StrEnum):
     URGENCY = "urgency"
     """The nearest SLA deadline first (missed ones first of all), then priority; finished
-    tickets last, newest first."""
+    tickets last, by priority then newest first."""
     NEWEST = "newest"
 
 
@@ -150,8 +150,8 @@ def update_ticket(
     elif change.state is TicketState.RESOLVED and facts.state.is_open:
         ticket.resolved_at = now
         ticket.resolved_by = actor
-    if change.state is TicketState.CLOSED:
-        ticket.closed_at = now
+    if change.state is TicketState.CLOSED and facts.state is not TicketState.CLOSED:
+        ticket.closed_at = now  # not moved by a comment on a closed ticket
     if not change.state.is_open:
         ticket.sla_paused_at = None
         ticket.flapping = False
@@ -195,6 +195,8 @@ def _reopen(session: Session, ticket: Ticket, now: datetime, settings: DeskSetti
     state = session.get(CheckState, (ticket.agent_id, ticket.check_id))
     if state is not None:
         state.open_ticket_id = state.last_ticket_id = ticket.id
+        # Passes counted before the reopen must not resolve it again at the next one.
+        state.consecutive_passes = 0
 
 
 def sweep(session: Session, now: datetime) -> list[int]:

@@ -18,7 +18,11 @@ AWAITING_RESPONSE = (TicketState.NEW, TicketState.REOPENED)
 
 
 class ActionError(ValueError):
-    """The action does not fit the ticket (or its argument is bad); the message says why."""
+    """The action does not fit the ticket as it is; the message says why."""
+
+
+class ArgumentError(ActionError):
+    """An argument of the action is bad (empty, too long), whatever the ticket."""
 
 
 @dataclass(frozen=True)
@@ -176,17 +180,17 @@ def _open(opened: bool, label: str, hint: str) -> None:
 
 def _name(value: str, what: str) -> str:
     if not value.strip():
-        raise ActionError(f"{what} is empty")
+        raise ArgumentError(f"{what} is empty")
     if len(value) > MAX_NAME or not value.isprintable():
-        raise ActionError(f"{what} must be printable and at most {MAX_NAME} characters")
+        raise ArgumentError(f"{what} must be printable and at most {MAX_NAME} characters")
     return value
 
 
 def _text(value: str, what: str) -> str:
     if not value.strip():
-        raise ActionError(f"{what} is empty")
+        raise ArgumentError(f"{what} is empty")
     if len(value) > MAX_TEXT:
-        raise ActionError(f"{what} is longer than {MAX_TEXT} characters")
+        raise ArgumentError(f"{what} is longer than {MAX_TEXT} characters")
     return value.strip()
 
 

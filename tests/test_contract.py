@@ -42,6 +42,7 @@ def test_regenerating_the_code_changes_nothing(tmp_path: Path) -> None:
         (vocabulary.TicketState, common_pb2.TicketState, "TICKET_STATE_"),
         (vocabulary.Priority, common_pb2.Priority, "PRIORITY_"),
         (vocabulary.Tier, common_pb2.Tier, "TIER_"),
+        (vocabulary.DiagnosticState, common_pb2.DiagnosticState, "DIAGNOSTIC_STATE_"),
     ],
 )
 def test_python_enums_match_the_proto(

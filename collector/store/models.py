@@ -282,3 +282,29 @@ class NotificationDelivery(Base):
     gave_up_at: Mapped[datetime | None] = mapped_column()
     """Set after max_attempts failures: no more tries."""
     last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class Diagnostic(Base):
+    """A named action a technician (or auto-triage) asked one machine to run, and its outcome."""
+
+    __tablename__ = "diagnostics"
+    __table_args__ = (Index("ix_diagnostics_agent_state", "agent_id", "state"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    """A UUID: the request id the agent sees and remembers."""
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(64))
+    args: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[int] = mapped_column(SmallInteger)
+    requested_by: Mapped[str] = mapped_column(String(128))
+    ticket_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id", ondelete="SET NULL"), index=True
+    )
+    requested_at: Mapped[datetime] = mapped_column(index=True)
+    expires_at: Mapped[datetime] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    progress: Mapped[str] = mapped_column(Text, default="")
+    output: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str] = mapped_column(Text, default="")
+    truncated: Mapped[bool] = mapped_column(default=False)

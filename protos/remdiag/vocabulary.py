@@ -74,3 +74,26 @@ class Tier(IntEnum):
     L2 = pb.TIER_L2
     L3 = pb.TIER_L3
     L4 = pb.TIER_L4
+
+
+class DiagnosticState(IntEnum):
+    QUEUED = pb.DIAGNOSTIC_STATE_QUEUED
+    SENT = pb.DIAGNOSTIC_STATE_SENT
+    RUNNING = pb.DIAGNOSTIC_STATE_RUNNING
+    DONE = pb.DIAGNOSTIC_STATE_DONE
+    FAILED = pb.DIAGNOSTIC_STATE_FAILED
+    EXPIRED = pb.DIAGNOSTIC_STATE_EXPIRED
+    REFUSED = pb.DIAGNOSTIC_STATE_REFUSED
+
+    @property
+    def is_final(self) -> bool:
+        return self in (
+            DiagnosticState.DONE,
+            DiagnosticState.FAILED,
+            DiagnosticState.EXPIRED,
+            DiagnosticState.REFUSED,
+        )
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()

@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from remdiag.v1 import common_pb2 as remdiag_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16remdiag/v1/agent.proto\x12\nremdiag.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17remdiag/v1/common.proto\"m\n\x0fMachineIdentity\x12\x10\n\x08hostname\x18\x01 \x01(\t\x12\x12\n\nmachine_id\x18\x02 \x01(\t\x12\n\n\x02os\x18\x03 \x01(\t\x12\x12\n\nos_version\x18\x04 \x01(\t\x12\x14\n\x0c\x61rchitecture\x18\x05 \x01(\t\"\x7f\n\rEnrollRequest\x12\x18\n\x10\x65nrollment_token\x18\x01 \x01(\t\x12,\n\x07machine\x18\x02 \x01(\x0b\x32\x1b.remdiag.v1.MachineIdentity\x12\x15\n\ragent_version\x18\x03 \x01(\t\x12\x0f\n\x07\x63sr_pem\x18\x04 \x01(\x0c\"r\n\x0e\x45nrollResponse\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x12\n\ncredential\x18\x02 \x01(\t\x12\x1e\n\x16\x63lient_certificate_pem\x18\x03 \x01(\x0c\x12\x1a\n\x12\x63\x61_certificate_pem\x18\x04 \x01(\x0c\"\xd3\x01\n\x0c\x41gentMessage\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\"\n\x05hello\x18\x02 \x01(\x0b\x32\x11.remdiag.v1.HelloH\x00\x12*\n\tinventory\x18\x03 \x01(\x0b\x32\x15.remdiag.v1.InventoryH\x00\x12*\n\x07results\x18\x04 \x01(\x0b\x32\x17.remdiag.v1.ResultBatchH\x00\x12*\n\theartbeat\x18\x05 \x01(\x0b\x32\x15.remdiag.v1.HeartbeatH\x00\x42\t\n\x07payload\"\x9e\x01\n\x05Hello\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x15\n\ragent_version\x18\x02 \x01(\t\x12,\n\x07machine\x18\x03 \x01(\x0b\x32\x1b.remdiag.v1.MachineIdentity\x12\x15\n\rlast_sequence\x18\x04 \x01(\x04\x12\x16\n\x0epolicy_version\x18\x05 \x01(\x04\x12\x0f\n\x07\x64ropped\x18\x06 \x01(\x04\"\x8d\x01\n\tInventory\x12\x30\n\x0c\x63ollected_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x05\x66\x61\x63ts\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04\x66ull\x18\x03 \x01(\x08\x12\x18\n\x10removed_sections\x18\x04 \x03(\t\"7\n\x0bResultBatch\x12(\n\x07results\x18\x01 \x03(\x0b\x32\x17.remdiag.v1.CheckResult\"Y\n\tHeartbeat\x12+\n\x07sent_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06queued\x18\x02 \x01(\x04\x12\x0f\n\x07\x64ropped\x18\x03 \x01(\x04\"\x8b\x01\n\x10\x43ollectorMessage\x12&\n\x07welcome\x18\x01 \x01(\x0b\x32\x13.remdiag.v1.WelcomeH\x00\x12\x1e\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x0f.remdiag.v1.AckH\x00\x12$\n\x06policy\x18\x03 \x01(\x0b\x32\x12.remdiag.v1.PolicyH\x00\x42\t\n\x07payload\"\x80\x01\n\x07Welcome\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x1b\n\x13last_acked_sequence\x18\x02 \x01(\x04\x12\"\n\x06policy\x18\x03 \x01(\x0b\x32\x12.remdiag.v1.Policy\x12\"\n\x1aheartbeat_interval_seconds\x18\x04 \x01(\r\"\x1c\n\x03\x41\x63k\x12\x15\n\racked_through\x18\x01 \x01(\x04\x32\x96\x01\n\x0c\x41gentService\x12?\n\x06\x45nroll\x12\x19.remdiag.v1.EnrollRequest\x1a\x1a.remdiag.v1.EnrollResponse\x12\x45\n\x07\x43onnect\x12\x18.remdiag.v1.AgentMessage\x1a\x1c.remdiag.v1.CollectorMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16remdiag/v1/agent.proto\x12\nremdiag.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17remdiag/v1/common.proto\"m\n\x0fMachineIdentity\x12\x10\n\x08hostname\x18\x01 \x01(\t\x12\x12\n\nmachine_id\x18\x02 \x01(\t\x12\n\n\x02os\x18\x03 \x01(\t\x12\x12\n\nos_version\x18\x04 \x01(\t\x12\x14\n\x0c\x61rchitecture\x18\x05 \x01(\t\"\x7f\n\rEnrollRequest\x12\x18\n\x10\x65nrollment_token\x18\x01 \x01(\t\x12,\n\x07machine\x18\x02 \x01(\x0b\x32\x1b.remdiag.v1.MachineIdentity\x12\x15\n\ragent_version\x18\x03 \x01(\t\x12\x0f\n\x07\x63sr_pem\x18\x04 \x01(\x0c\"r\n\x0e\x45nrollResponse\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x12\n\ncredential\x18\x02 \x01(\t\x12\x1e\n\x16\x63lient_certificate_pem\x18\x03 \x01(\x0c\x12\x1a\n\x12\x63\x61_certificate_pem\x18\x04 \x01(\x0c\"\x87\x02\n\x0c\x41gentMessage\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\"\n\x05hello\x18\x02 \x01(\x0b\x32\x11.remdiag.v1.HelloH\x00\x12*\n\tinventory\x18\x03 \x01(\x0b\x32\x15.remdiag.v1.InventoryH\x00\x12*\n\x07results\x18\x04 \x01(\x0b\x32\x17.remdiag.v1.ResultBatchH\x00\x12*\n\theartbeat\x18\x05 \x01(\x0b\x32\x15.remdiag.v1.HeartbeatH\x00\x12\x32\n\ndiagnostic\x18\x06 \x01(\x0b\x32\x1c.remdiag.v1.DiagnosticUpdateH\x00\x42\t\n\x07payload\"\x9e\x01\n\x05Hello\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x15\n\ragent_version\x18\x02 \x01(\t\x12,\n\x07machine\x18\x03 \x01(\x0b\x32\x1b.remdiag.v1.MachineIdentity\x12\x15\n\rlast_sequence\x18\x04 \x01(\x04\x12\x16\n\x0epolicy_version\x18\x05 \x01(\x04\x12\x0f\n\x07\x64ropped\x18\x06 \x01(\x04\"\x8d\x01\n\tInventory\x12\x30\n\x0c\x63ollected_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x05\x66\x61\x63ts\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04\x66ull\x18\x03 \x01(\x08\x12\x18\n\x10removed_sections\x18\x04 \x03(\t\"7\n\x0bResultBatch\x12(\n\x07results\x18\x01 \x03(\x0b\x32\x17.remdiag.v1.CheckResult\"Y\n\tHeartbeat\x12+\n\x07sent_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06queued\x18\x02 \x01(\x04\x12\x0f\n\x07\x64ropped\x18\x03 \x01(\x04\"\xc0\x01\n\x10\x43ollectorMessage\x12&\n\x07welcome\x18\x01 \x01(\x0b\x32\x13.remdiag.v1.WelcomeH\x00\x12\x1e\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x0f.remdiag.v1.AckH\x00\x12$\n\x06policy\x18\x03 \x01(\x0b\x32\x12.remdiag.v1.PolicyH\x00\x12\x33\n\ndiagnostic\x18\x04 \x01(\x0b\x32\x1d.remdiag.v1.DiagnosticRequestH\x00\x42\t\n\x07payload\"\xb7\x01\n\x11\x44iagnosticRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12%\n\x04\x61rgs\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x14\n\x0crequested_by\x18\x04 \x01(\t\x12.\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tticket_id\x18\x06 \x01(\x04\"\xd7\x01\n\x10\x44iagnosticUpdate\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12*\n\x05state\x18\x02 \x01(\x0e\x32\x1b.remdiag.v1.DiagnosticState\x12\x10\n\x08progress\x18\x03 \x01(\t\x12\'\n\x06output\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x11\n\ttruncated\x18\x06 \x01(\x08\x12&\n\x02\x61t\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x80\x01\n\x07Welcome\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x1b\n\x13last_acked_sequence\x18\x02 \x01(\x04\x12\"\n\x06policy\x18\x03 \x01(\x0b\x32\x12.remdiag.v1.Policy\x12\"\n\x1aheartbeat_interval_seconds\x18\x04 \x01(\r\"\x1c\n\x03\x41\x63k\x12\x15\n\racked_through\x18\x01 \x01(\x04\x32\x96\x01\n\x0c\x41gentService\x12?\n\x06\x45nroll\x12\x19.remdiag.v1.EnrollRequest\x1a\x1a.remdiag.v1.EnrollResponse\x12\x45\n\x07\x43onnect\x12\x18.remdiag.v1.AgentMessage\x1a\x1c.remdiag.v1.CollectorMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,21 +41,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ENROLLRESPONSE']._serialized_start=366
   _globals['_ENROLLRESPONSE']._serialized_end=480
   _globals['_AGENTMESSAGE']._serialized_start=483
-  _globals['_AGENTMESSAGE']._serialized_end=694
-  _globals['_HELLO']._serialized_start=697
-  _globals['_HELLO']._serialized_end=855
-  _globals['_INVENTORY']._serialized_start=858
-  _globals['_INVENTORY']._serialized_end=999
-  _globals['_RESULTBATCH']._serialized_start=1001
-  _globals['_RESULTBATCH']._serialized_end=1056
-  _globals['_HEARTBEAT']._serialized_start=1058
-  _globals['_HEARTBEAT']._serialized_end=1147
-  _globals['_COLLECTORMESSAGE']._serialized_start=1150
-  _globals['_COLLECTORMESSAGE']._serialized_end=1289
-  _globals['_WELCOME']._serialized_start=1292
-  _globals['_WELCOME']._serialized_end=1420
-  _globals['_ACK']._serialized_start=1422
-  _globals['_ACK']._serialized_end=1450
-  _globals['_AGENTSERVICE']._serialized_start=1453
-  _globals['_AGENTSERVICE']._serialized_end=1603
+  _globals['_AGENTMESSAGE']._serialized_end=746
+  _globals['_HELLO']._serialized_start=749
+  _globals['_HELLO']._serialized_end=907
+  _globals['_INVENTORY']._serialized_start=910
+  _globals['_INVENTORY']._serialized_end=1051
+  _globals['_RESULTBATCH']._serialized_start=1053
+  _globals['_RESULTBATCH']._serialized_end=1108
+  _globals['_HEARTBEAT']._serialized_start=1110
+  _globals['_HEARTBEAT']._serialized_end=1199
+  _globals['_COLLECTORMESSAGE']._serialized_start=1202
+  _globals['_COLLECTORMESSAGE']._serialized_end=1394
+  _globals['_DIAGNOSTICREQUEST']._serialized_start=1397
+  _globals['_DIAGNOSTICREQUEST']._serialized_end=1580
+  _globals['_DIAGNOSTICUPDATE']._serialized_start=1583
+  _globals['_DIAGNOSTICUPDATE']._serialized_end=1798
+  _globals['_WELCOME']._serialized_start=1801
+  _globals['_WELCOME']._serialized_end=1929
+  _globals['_ACK']._serialized_start=1931
+  _globals['_ACK']._serialized_end=1959
+  _globals['_AGENTSERVICE']._serialized_start=1962
+  _globals['_AGENTSERVICE']._serialized_end=2112
 # @@protoc_insertion_point(module_scope)

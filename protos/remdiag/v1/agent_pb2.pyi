@@ -123,6 +123,7 @@ class AgentMessage(_message.Message):
     INVENTORY_FIELD_NUMBER: _builtins.int
     RESULTS_FIELD_NUMBER: _builtins.int
     HEARTBEAT_FIELD_NUMBER: _builtins.int
+    DIAGNOSTIC_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     """Per-agent sequence number of data-bearing payloads (inventory, results); 0 otherwise.
     Delivery is at-least-once; the collector stores each sequence once.
@@ -135,6 +136,13 @@ class AgentMessage(_message.Message):
     def results(self) -> Global___ResultBatch: ...
     @_builtins.property
     def heartbeat(self) -> Global___Heartbeat: ...
+    @_builtins.property
+    def diagnostic(self) -> Global___DiagnosticUpdate:
+        """Progress and outcome of a diagnostic the collector asked for (sequence 0: keyed by its
+        request id instead, which the agent remembers, so a resent request is answered again
+        from its record rather than run twice).
+        """
+
     def __init__(
         self,
         *,
@@ -143,12 +151,13 @@ class AgentMessage(_message.Message):
         inventory: Global___Inventory | None = ...,
         results: Global___ResultBatch | None = ...,
         heartbeat: Global___Heartbeat | None = ...,
+        diagnostic: Global___DiagnosticUpdate | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["heartbeat", b"heartbeat", "hello", b"hello", "inventory", b"inventory", "payload", b"payload", "results", b"results"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["diagnostic", b"diagnostic", "heartbeat", b"heartbeat", "hello", b"hello", "inventory", b"inventory", "payload", b"payload", "results", b"results"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["heartbeat", b"heartbeat", "hello", b"hello", "inventory", b"inventory", "payload", b"payload", "results", b"results", "sequence", b"sequence"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["diagnostic", b"diagnostic", "heartbeat", b"heartbeat", "hello", b"hello", "inventory", b"inventory", "payload", b"payload", "results", b"results", "sequence", b"sequence"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["hello", "inventory", "results", "heartbeat"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["hello", "inventory", "results", "heartbeat", "diagnostic"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
@@ -287,28 +296,117 @@ class CollectorMessage(_message.Message):
     WELCOME_FIELD_NUMBER: _builtins.int
     ACK_FIELD_NUMBER: _builtins.int
     POLICY_FIELD_NUMBER: _builtins.int
+    DIAGNOSTIC_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def welcome(self) -> Global___Welcome: ...
     @_builtins.property
     def ack(self) -> Global___Ack: ...
     @_builtins.property
     def policy(self) -> _common_pb2.Policy: ...
+    @_builtins.property
+    def diagnostic(self) -> Global___DiagnosticRequest: ...
     def __init__(
         self,
         *,
         welcome: Global___Welcome | None = ...,
         ack: Global___Ack | None = ...,
         policy: _common_pb2.Policy | None = ...,
+        diagnostic: Global___DiagnosticRequest | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "payload", b"payload", "policy", b"policy", "welcome", b"welcome"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "diagnostic", b"diagnostic", "payload", b"payload", "policy", b"policy", "welcome", b"welcome"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "payload", b"payload", "policy", b"policy", "welcome", b"welcome"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "diagnostic", b"diagnostic", "payload", b"payload", "policy", b"policy", "welcome", b"welcome"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["welcome", "ack", "policy"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["welcome", "ack", "policy", "diagnostic"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
 Global___CollectorMessage: _TypeAlias = CollectorMessage  # noqa: Y015
+
+@_typing.final
+class DiagnosticRequest(_message.Message):
+    """Run one named action from the agent's own allowlist. The agent validates the arguments itself."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    ARGS_FIELD_NUMBER: _builtins.int
+    REQUESTED_BY_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    TICKET_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    action: _builtins.str
+    requested_by: _builtins.str
+    """Who asked (a technician's name, or "auto-triage"); shown to the end user."""
+    ticket_id: _builtins.int
+    """The ticket it was run for, if any."""
+    @_builtins.property
+    def args(self) -> _struct_pb2.Struct: ...
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp:
+        """Not to be started after this."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        action: _builtins.str = ...,
+        args: _struct_pb2.Struct | None = ...,
+        requested_by: _builtins.str = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        ticket_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "expires_at", b"expires_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "args", b"args", "expires_at", b"expires_at", "request_id", b"request_id", "requested_by", b"requested_by", "ticket_id", b"ticket_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DiagnosticRequest: _TypeAlias = DiagnosticRequest  # noqa: Y015
+
+@_typing.final
+class DiagnosticUpdate(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    PROGRESS_FIELD_NUMBER: _builtins.int
+    OUTPUT_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    TRUNCATED_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    state: _common_pb2.DiagnosticState.ValueType
+    """RUNNING with a progress line, then one of DONE, FAILED or REFUSED."""
+    progress: _builtins.str
+    error: _builtins.str
+    """Why it failed or was refused."""
+    truncated: _builtins.bool
+    @_builtins.property
+    def output(self) -> _struct_pb2.Struct:
+        """The action's result (DONE), bounded by the action's output cap."""
+
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        state: _common_pb2.DiagnosticState.ValueType = ...,
+        progress: _builtins.str = ...,
+        output: _struct_pb2.Struct | None = ...,
+        error: _builtins.str = ...,
+        truncated: _builtins.bool = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "output", b"output"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "error", b"error", "output", b"output", "progress", b"progress", "request_id", b"request_id", "state", b"state", "truncated", b"truncated"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DiagnosticUpdate: _TypeAlias = DiagnosticUpdate  # noqa: Y015
 
 @_typing.final
 class Welcome(_message.Message):

@@ -149,6 +149,40 @@ TIER_L3: Tier.ValueType  # 3
 TIER_L4: Tier.ValueType  # 4
 Global___Tier: _TypeAlias = Tier  # noqa: Y015
 
+class _DiagnosticState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DiagnosticStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DiagnosticState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DIAGNOSTIC_STATE_UNSPECIFIED: _DiagnosticState.ValueType  # 0
+    DIAGNOSTIC_STATE_QUEUED: _DiagnosticState.ValueType  # 1
+    """Waiting for the machine to be connected (until it expires)."""
+    DIAGNOSTIC_STATE_SENT: _DiagnosticState.ValueType  # 2
+    DIAGNOSTIC_STATE_RUNNING: _DiagnosticState.ValueType  # 3
+    DIAGNOSTIC_STATE_DONE: _DiagnosticState.ValueType  # 4
+    DIAGNOSTIC_STATE_FAILED: _DiagnosticState.ValueType  # 5
+    DIAGNOSTIC_STATE_EXPIRED: _DiagnosticState.ValueType  # 6
+    """Still queued when it expired: never run."""
+    DIAGNOSTIC_STATE_REFUSED: _DiagnosticState.ValueType  # 7
+    """The agent would not run it: unknown action, bad arguments, remediation not allowed there."""
+
+class DiagnosticState(_DiagnosticState, metaclass=_DiagnosticStateEnumTypeWrapper):
+    """Where a diagnostic request stands."""
+
+DIAGNOSTIC_STATE_UNSPECIFIED: DiagnosticState.ValueType  # 0
+DIAGNOSTIC_STATE_QUEUED: DiagnosticState.ValueType  # 1
+"""Waiting for the machine to be connected (until it expires)."""
+DIAGNOSTIC_STATE_SENT: DiagnosticState.ValueType  # 2
+DIAGNOSTIC_STATE_RUNNING: DiagnosticState.ValueType  # 3
+DIAGNOSTIC_STATE_DONE: DiagnosticState.ValueType  # 4
+DIAGNOSTIC_STATE_FAILED: DiagnosticState.ValueType  # 5
+DIAGNOSTIC_STATE_EXPIRED: DiagnosticState.ValueType  # 6
+"""Still queued when it expired: never run."""
+DIAGNOSTIC_STATE_REFUSED: DiagnosticState.ValueType  # 7
+"""The agent would not run it: unknown action, bad arguments, remediation not allowed there."""
+Global___DiagnosticState: _TypeAlias = DiagnosticState  # noqa: Y015
+
 @_typing.final
 class MeasuredValue(_message.Message):
     """One value a check measured, with its unit ("percent", "GiB", "ms", "days", ...)."""

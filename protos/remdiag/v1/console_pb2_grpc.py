@@ -84,6 +84,26 @@ class ConsoleServiceStub:
                 request_serializer=remdiag_dot_v1_dot_console__pb2.GetReportRequest.SerializeToString,
                 response_deserializer=remdiag_dot_v1_dot_console__pb2.Report.FromString,
                 _registered_method=True)
+        self.RunDiagnostic = channel.unary_stream(
+                '/remdiag.v1.ConsoleService/RunDiagnostic',
+                request_serializer=remdiag_dot_v1_dot_console__pb2.RunDiagnosticRequest.SerializeToString,
+                response_deserializer=remdiag_dot_v1_dot_console__pb2.DiagnosticEvent.FromString,
+                _registered_method=True)
+        self.ListDiagnostics = channel.unary_unary(
+                '/remdiag.v1.ConsoleService/ListDiagnostics',
+                request_serializer=remdiag_dot_v1_dot_console__pb2.ListDiagnosticsRequest.SerializeToString,
+                response_deserializer=remdiag_dot_v1_dot_console__pb2.ListDiagnosticsResponse.FromString,
+                _registered_method=True)
+        self.ListActions = channel.unary_unary(
+                '/remdiag.v1.ConsoleService/ListActions',
+                request_serializer=remdiag_dot_v1_dot_console__pb2.ListActionsRequest.SerializeToString,
+                response_deserializer=remdiag_dot_v1_dot_console__pb2.ListActionsResponse.FromString,
+                _registered_method=True)
+        self.ListAudit = channel.unary_unary(
+                '/remdiag.v1.ConsoleService/ListAudit',
+                request_serializer=remdiag_dot_v1_dot_console__pb2.ListAuditRequest.SerializeToString,
+                response_deserializer=remdiag_dot_v1_dot_console__pb2.ListAuditResponse.FromString,
+                _registered_method=True)
 
 
 class ConsoleServiceServicer:
@@ -152,6 +172,32 @@ class ConsoleServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RunDiagnostic(self, request, context):
+        """Run a named diagnostic on a machine (queued if it is offline); streams each change.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDiagnostics(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListActions(self, request, context):
+        """The actions agents know, with their arguments.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAudit(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConsoleServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -204,6 +250,26 @@ def add_ConsoleServiceServicer_to_server(servicer, server):
                     servicer.GetReport,
                     request_deserializer=remdiag_dot_v1_dot_console__pb2.GetReportRequest.FromString,
                     response_serializer=remdiag_dot_v1_dot_console__pb2.Report.SerializeToString,
+            ),
+            'RunDiagnostic': grpc.unary_stream_rpc_method_handler(
+                    servicer.RunDiagnostic,
+                    request_deserializer=remdiag_dot_v1_dot_console__pb2.RunDiagnosticRequest.FromString,
+                    response_serializer=remdiag_dot_v1_dot_console__pb2.DiagnosticEvent.SerializeToString,
+            ),
+            'ListDiagnostics': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDiagnostics,
+                    request_deserializer=remdiag_dot_v1_dot_console__pb2.ListDiagnosticsRequest.FromString,
+                    response_serializer=remdiag_dot_v1_dot_console__pb2.ListDiagnosticsResponse.SerializeToString,
+            ),
+            'ListActions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListActions,
+                    request_deserializer=remdiag_dot_v1_dot_console__pb2.ListActionsRequest.FromString,
+                    response_serializer=remdiag_dot_v1_dot_console__pb2.ListActionsResponse.SerializeToString,
+            ),
+            'ListAudit': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAudit,
+                    request_deserializer=remdiag_dot_v1_dot_console__pb2.ListAuditRequest.FromString,
+                    response_serializer=remdiag_dot_v1_dot_console__pb2.ListAuditResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -476,6 +542,114 @@ class ConsoleService:
             '/remdiag.v1.ConsoleService/GetReport',
             remdiag_dot_v1_dot_console__pb2.GetReportRequest.SerializeToString,
             remdiag_dot_v1_dot_console__pb2.Report.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunDiagnostic(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/remdiag.v1.ConsoleService/RunDiagnostic',
+            remdiag_dot_v1_dot_console__pb2.RunDiagnosticRequest.SerializeToString,
+            remdiag_dot_v1_dot_console__pb2.DiagnosticEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDiagnostics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/remdiag.v1.ConsoleService/ListDiagnostics',
+            remdiag_dot_v1_dot_console__pb2.ListDiagnosticsRequest.SerializeToString,
+            remdiag_dot_v1_dot_console__pb2.ListDiagnosticsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListActions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/remdiag.v1.ConsoleService/ListActions',
+            remdiag_dot_v1_dot_console__pb2.ListActionsRequest.SerializeToString,
+            remdiag_dot_v1_dot_console__pb2.ListActionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/remdiag.v1.ConsoleService/ListAudit',
+            remdiag_dot_v1_dot_console__pb2.ListAuditRequest.SerializeToString,
+            remdiag_dot_v1_dot_console__pb2.ListAuditResponse.FromString,
             options,
             channel_credentials,
             insecure,

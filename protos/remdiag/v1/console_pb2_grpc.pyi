@@ -44,6 +44,12 @@ class ConsoleServiceStub:
     DeleteWindow: _grpc.UnaryUnaryMultiCallable[_console_pb2.DeleteWindowRequest, _console_pb2.DeleteWindowResponse]
     GetReport: _grpc.UnaryUnaryMultiCallable[_console_pb2.GetReportRequest, _console_pb2.Report]
     """The support record over a period: volume, nature, response and resolution times, SLA kept."""
+    RunDiagnostic: _grpc.UnaryStreamMultiCallable[_console_pb2.RunDiagnosticRequest, _console_pb2.DiagnosticEvent]
+    """Run a named diagnostic on a machine (queued if it is offline); streams each change."""
+    ListDiagnostics: _grpc.UnaryUnaryMultiCallable[_console_pb2.ListDiagnosticsRequest, _console_pb2.ListDiagnosticsResponse]
+    ListActions: _grpc.UnaryUnaryMultiCallable[_console_pb2.ListActionsRequest, _console_pb2.ListActionsResponse]
+    """The actions agents know, with their arguments."""
+    ListAudit: _grpc.UnaryUnaryMultiCallable[_console_pb2.ListAuditRequest, _console_pb2.ListAuditResponse]
 
 @_typing.type_check_only
 class ConsoleServiceAsyncStub(ConsoleServiceStub):
@@ -61,6 +67,12 @@ class ConsoleServiceAsyncStub(ConsoleServiceStub):
     DeleteWindow: _aio.UnaryUnaryMultiCallable[_console_pb2.DeleteWindowRequest, _console_pb2.DeleteWindowResponse]  # type: ignore[assignment]
     GetReport: _aio.UnaryUnaryMultiCallable[_console_pb2.GetReportRequest, _console_pb2.Report]  # type: ignore[assignment]
     """The support record over a period: volume, nature, response and resolution times, SLA kept."""
+    RunDiagnostic: _aio.UnaryStreamMultiCallable[_console_pb2.RunDiagnosticRequest, _console_pb2.DiagnosticEvent]  # type: ignore[assignment]
+    """Run a named diagnostic on a machine (queued if it is offline); streams each change."""
+    ListDiagnostics: _aio.UnaryUnaryMultiCallable[_console_pb2.ListDiagnosticsRequest, _console_pb2.ListDiagnosticsResponse]  # type: ignore[assignment]
+    ListActions: _aio.UnaryUnaryMultiCallable[_console_pb2.ListActionsRequest, _console_pb2.ListActionsResponse]  # type: ignore[assignment]
+    """The actions agents know, with their arguments."""
+    ListAudit: _aio.UnaryUnaryMultiCallable[_console_pb2.ListAuditRequest, _console_pb2.ListAuditResponse]  # type: ignore[assignment]
 
 class ConsoleServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -135,5 +147,35 @@ class ConsoleServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_console_pb2.Report, _abc.Awaitable[_console_pb2.Report]]:
         """The support record over a period: volume, nature, response and resolution times, SLA kept."""
+
+    @_abc_1.abstractmethod
+    def RunDiagnostic(
+        self,
+        request: _console_pb2.RunDiagnosticRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_console_pb2.DiagnosticEvent], _abc.AsyncIterator[_console_pb2.DiagnosticEvent]]:
+        """Run a named diagnostic on a machine (queued if it is offline); streams each change."""
+
+    @_abc_1.abstractmethod
+    def ListDiagnostics(
+        self,
+        request: _console_pb2.ListDiagnosticsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_pb2.ListDiagnosticsResponse, _abc.Awaitable[_console_pb2.ListDiagnosticsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListActions(
+        self,
+        request: _console_pb2.ListActionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_pb2.ListActionsResponse, _abc.Awaitable[_console_pb2.ListActionsResponse]]:
+        """The actions agents know, with their arguments."""
+
+    @_abc_1.abstractmethod
+    def ListAudit(
+        self,
+        request: _console_pb2.ListAuditRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_pb2.ListAuditResponse, _abc.Awaitable[_console_pb2.ListAuditResponse]]: ...
 
 def add_ConsoleServiceServicer_to_server(servicer: ConsoleServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
