@@ -17,6 +17,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from agent import convert
 from agent.checks.registry import CHECKS
 from agent.config import AgentSettings
+from agent.diagnostics.history import HISTORY_FILE, History
+from agent.diagnostics.model import ActionContext, Outcome, ProgressSink, Request
+from agent.diagnostics.runner import DiagnosticRunner
 from agent.facts.live import LiveFacts
 from agent.facts.machine import machine_facts
 from agent.facts.source import FactSource
@@ -78,9 +81,15 @@ class Agent:
             self.outbox,
             on_policy=self._on_policy_message,
             inventory=InventoryTracker(self.inventory_sections),
+            on_diagnostic=self.run_diagnostic,
         )
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._scheduled: dict[str, PlannedCheck] = {}
+        self.diagnostics = DiagnosticRunner(
+            settings.diagnostics,
+            ActionContext(self.source, lambda: self.plan, self.inventory_sections),
+            History(settings.state_dir / HISTORY_FILE, settings.diagnostics.history_max),
+        )
 
     async def run(self) -> None:
         """Run checks on schedule and keep the stream up until cancelled."""
@@ -114,6 +123,11 @@ class Agent:
             {**self.settings.model_dump(), "checks": checks}
         )
         return self.apply_policy(self._policy)
+
+    async def run_diagnostic(self, request: Request, progress: ProgressSink) -> Outcome:
+        """Run a technician's diagnostic request (agent/diagnostics/runner.py); never raises
+        for the action's own failures, which come back as a FAILED or REFUSED Outcome."""
+        return await self.diagnostics.handle(request, progress)
 
     def inventory_sections(self) -> dict[str, Any]:
         """The inventory by section, as facts; agent/inventory.py turns it into JSON."""

@@ -275,6 +275,29 @@ def catalog(markdown: bool) -> None:
     show_catalog(CHECKS)
 
 
+@main.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option(
+    "--limit", type=click.IntRange(1, 100_000), default=50, show_default=True, help="Newest N runs."
+)
+def history(config_path: Path | None, as_json: bool, limit: int) -> None:
+    """Show what technicians ran on this PC (diagnostics and remediation), when, and by whom."""
+    from agent.diagnostics.history import HISTORY_FILE, History
+
+    settings = load_config(config_path)
+    path = settings.state_dir / HISTORY_FILE
+    rows = History(path, settings.diagnostics.history_max).rows(limit) if path.exists() else []
+    from agent.diagnostics.report import row_json, show_history  # rich only for a person
+
+    if as_json:
+        click.echo(json.dumps([row_json(r) for r in rows], indent=2))
+    elif not rows:
+        click.echo("No diagnostics have been run on this PC.")
+    else:
+        show_history(rows)
+
+
 def _as_dict(r: CheckRun) -> dict[str, Any]:
     return {
         "check_id": r.check_id,

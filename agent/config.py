@@ -49,6 +49,56 @@ class TlsSettings(BaseModel):
         return value and host_port(value)
 
 
+class DiagnosticsSettings(BaseModel):
+    """What technicians' diagnostics may do on this machine (agent/diagnostics).
+
+    Read-only diagnostics always run. Remediation is opt-in twice on the machine: the switch
+    `remediation_enabled` AND the action's name in `remediation_actions` (empty: none).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    remediation_enabled: bool = False
+    remediation_actions: list[str] = Field(default_factory=list, max_length=16)
+    """Remediation actions allowed here, by name (clear_temp, restart_service, flush_dns_cache)."""
+    temp_dirs: list[Path] = Field(default_factory=list, max_length=32)
+    """The only directories clear_temp may remove old files from (absolute paths)."""
+    services_allowed: list[str] = Field(default_factory=list, max_length=64)
+    """The only services restart_service may restart."""
+    history_max: int = Field(1000, ge=10, le=100_000)
+    """Runs kept in state_dir/diagnostics.db (`remdiag-agent history`); the oldest go first."""
+
+    @field_validator("remediation_actions")
+    @classmethod
+    def _known_remediations(cls, value: list[str]) -> list[str]:
+        from agent.diagnostics.registry import REMEDIATIONS  # the registry imports this module
+
+        unknown = sorted(set(value) - set(REMEDIATIONS))
+        if unknown:
+            raise ValueError(
+                f"unknown remediation {', '.join(unknown)} (known: {', '.join(REMEDIATIONS)})"
+            )
+        return value
+
+    @field_validator("temp_dirs")
+    @classmethod
+    def _absolute(cls, value: list[Path]) -> list[Path]:
+        for path in value:
+            if not path.is_absolute() or ".." in path.parts:
+                raise ValueError(f"{path}: temp_dirs must be absolute paths without '..'")
+        return value
+
+    @field_validator("services_allowed")
+    @classmethod
+    def _service_names(cls, value: list[str]) -> list[str]:
+        from agent.facts.software.service_control import SERVICE_NAME
+
+        for name in value:
+            if not SERVICE_NAME.match(name):
+                raise ValueError(f"{name!r} is not a service name")
+        return value
+
+
 class AgentSettings(LayeredSettings):
     model_config = SettingsConfigDict(
         env_prefix="REMDIAG_AGENT_", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -76,6 +126,8 @@ class AgentSettings(LayeredSettings):
     """How often the inventory is gathered again; only changed sections are sent."""
     checks: dict[str, CheckSettings] = Field(default_factory=dict)
     """Per check id, e.g. [checks."disk.free_space"] thresholds = { paths = ["/"] }."""
+    diagnostics: DiagnosticsSettings = DiagnosticsSettings()
+    """What technicians' on-demand diagnostics and remediation may do on this machine."""
 
     @field_validator("collector")
     @classmethod

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from datetime import UTC
 from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from agent.diagnostics.model import Outcome, Request
 from agent.facts.machine import MachineFacts
 from agent.outbox import Batch
 from agent.plan import PolicyEntry
 from agent.runner import CheckRun
 from remdiag.v1 import agent_pb2, common_pb2
+from remdiag.vocabulary import DiagnosticState
 
 MAX_TEXT = 2000
 
@@ -99,4 +102,55 @@ def heartbeat_message(queued: int, dropped: int = 0) -> agent_pb2.AgentMessage:
     sent.GetCurrentTime()
     return agent_pb2.AgentMessage(
         heartbeat=agent_pb2.Heartbeat(sent_at=sent, queued=queued, dropped=dropped)
+    )
+
+
+def diagnostic_request(message: agent_pb2.DiagnosticRequest) -> Request:
+    """The collector's request as the agent's runner takes it (the runner validates it)."""
+    expires = message.expires_at.ToDatetime(tzinfo=UTC) if message.HasField("expires_at") else None
+    return Request(
+        request_id=message.request_id,
+        action=message.action,
+        args=json_format.MessageToDict(message.args),
+        requested_by=message.requested_by,
+        expires_at=expires,
+        ticket_id=message.ticket_id,
+    )
+
+
+def diagnostic_progress(request_id: str, line: str) -> agent_pb2.AgentMessage:
+    return _diagnostic(request_id, DiagnosticState.RUNNING, progress=line)
+
+
+def diagnostic_outcome(request_id: str, outcome: Outcome) -> agent_pb2.AgentMessage:
+    output = None
+    if outcome.output:
+        output = Struct()
+        output.update(outcome.output)
+    return _diagnostic(
+        request_id, outcome.state, output=output, error=outcome.error, truncated=outcome.truncated
+    )
+
+
+def _diagnostic(
+    request_id: str,
+    state: DiagnosticState,
+    *,
+    progress: str = "",
+    output: Struct | None = None,
+    error: str = "",
+    truncated: bool = False,
+) -> agent_pb2.AgentMessage:
+    at = Timestamp()
+    at.GetCurrentTime()
+    return agent_pb2.AgentMessage(
+        diagnostic=agent_pb2.DiagnosticUpdate(
+            request_id=request_id,
+            state=int(state),  # type: ignore[arg-type]
+            progress=progress,
+            output=output,
+            error=error,
+            truncated=truncated,
+            at=at,
+        )
     )

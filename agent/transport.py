@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,12 +18,14 @@ import grpc
 
 from agent import __version__, convert
 from agent.config import TlsSettings
+from agent.diagnostics.model import Outcome, Request
 from agent.enroll import CaFileError, EnrollmentError, enroll, open_channel, trusted_ca
 from agent.facts.machine import MachineFacts
 from agent.identity import Identity, forget_identity, load_identity
 from agent.inventory import InventoryTracker
 from agent.outbox import Outbox
 from remdiag.v1 import agent_pb2, agent_pb2_grpc, common_pb2
+from remdiag.vocabulary import DiagnosticState
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,8 @@ CHANNEL_OPTIONS = [
     ("grpc.http2.max_pings_without_data", 0),
 ]
 WELCOME_TIMEOUT_S = 30.0
+DiagnosticHandler = Callable[[Request, Callable[[str], Awaitable[None]]], Awaitable[Outcome]]
+"""Runs a requested diagnostic (the agent's runner), reporting progress lines on the way."""
 # A stream refused soon after it opened (say, for what it sent first) does not reset the
 # backoff, or the agent would reconnect in a tight loop.
 STABLE_STREAM_S = 30.0
@@ -70,12 +74,17 @@ class Transport:
         on_policy: Callable[[common_pb2.Policy], None],
         inventory: InventoryTracker,
         rng: random.Random | None = None,
+        on_diagnostic: DiagnosticHandler | None = None,
     ) -> None:
         self._settings = settings
         self._machine = machine
         self._outbox = outbox
         self._on_policy = on_policy
         self._inventory = inventory
+        self._on_diagnostic = on_diagnostic
+        self._diagnostics: set[asyncio.Task[None]] = set()
+        # grpc.aio allows one write at a time; diagnostics' answers come from their own tasks.
+        self._write_lock = asyncio.Lock()
         self._rng = rng or random.Random()
         self._connected_at = 0.0
         self._wake = asyncio.Event()
@@ -240,6 +249,29 @@ class Transport:
                 self._acked.set()
             elif message.WhichOneof("payload") == "policy":
                 self._on_policy(message.policy)
+            elif message.WhichOneof("payload") == "diagnostic":
+                task = asyncio.create_task(self._diagnose(call, message.diagnostic))
+                self._diagnostics.add(task)
+                task.add_done_callback(self._diagnostics.discard)
+
+    async def _diagnose(self, call: Any, message: agent_pb2.DiagnosticRequest) -> None:
+        """Run one requested diagnostic and answer on the stream. The runner records the
+        outcome, so when the stream is gone by then the answer goes with the collector's resend."""
+        request_id = message.request_id
+        if self._on_diagnostic is None:
+            outcome = Outcome(DiagnosticState.REFUSED, {}, "this agent runs no diagnostics", False)
+        else:
+
+            async def progress(line: str) -> None:
+                await self._send(call, convert.diagnostic_progress(request_id, line))
+
+            outcome = await self._on_diagnostic(convert.diagnostic_request(message), progress)
+        with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
+            await self._send(call, convert.diagnostic_outcome(request_id, outcome))
+
+    async def _send(self, call: Any, message: agent_pb2.AgentMessage) -> None:
+        async with self._write_lock:
+            await call.write(message)
 
     async def _write(self, call: Any) -> None:
         loop = asyncio.get_running_loop()
@@ -257,14 +289,17 @@ class Transport:
             if loop.time() >= next_inventory:
                 diff = await asyncio.to_thread(self._inventory.diff)
                 if diff is not None:
-                    await call.write(
+                    await self._send(
+                        call,
                         convert.inventory_message(
                             self._outbox.reserve_sequence(), diff.changed, removed=diff.removed
-                        )
+                        ),
                     )
                 next_inventory = loop.time() + self._settings.inventory_interval_seconds
             if loop.time() >= next_heartbeat:
-                await call.write(convert.heartbeat_message(len(self._outbox), self._outbox.dropped))
+                await self._send(
+                    call, convert.heartbeat_message(len(self._outbox), self._outbox.dropped)
+                )
                 next_heartbeat = loop.time() + self.heartbeat_interval
 
     async def _flush(self, call: Any) -> None:
@@ -275,4 +310,4 @@ class Transport:
                 continue
             batch = self._outbox.next_batch(self._settings.batch_max_results)
             if batch is not None:
-                await call.write(convert.batch_message(batch))
+                await self._send(call, convert.batch_message(batch))

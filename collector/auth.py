@@ -1,5 +1,5 @@
 """Guards every call: agents on Connect (credential, client certificate, revocation), and
-ConsoleService on loopback only until console tokens and roles land.
+ConsoleService (local callers, console tokens and roles, the audit log).
 
 On Connect the interceptor checks, in order: with TLS, a client certificate verified against
 the collector's CA (missing: UNAUTHENTICATED); the agent id and bearer credential in the
@@ -8,23 +8,34 @@ the certificate's CN is that agent id (another agent's: PERMISSION_DENIED) and t
 certificate of the agent's latest enrollment (UNAUTHENTICATED). The servicer then trusts the
 agent id header: the interceptor has vouched for it. A stream whose agent is revoked while it
 is open ends with UNAUTHENTICATED within `revocation_check_seconds`.
+
+On ConsoleService (ConsoleGuard): a caller beyond loopback is refused (PERMISSION_DENIED);
+then the console token in `authorization: Bearer ...` (none, unknown, revoked or expired:
+UNAUTHENTICATED) and its role against the role the RPC declares (collector.console.REQUIRED_ROLE;
+too weak, or an RPC missing from the table: PERMISSION_DENIED). The servicer reads who calls with
+`principal()`. Each refusal, and each action once it has finished, is one row of the audit log.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import ipaddress
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, NoReturn
 from urllib.parse import unquote
 
 import grpc
 from sqlalchemy.exc import SQLAlchemyError
 
-from collector import fleet, tls
+from collector import audit, console_tokens, fleet, tls, tokens
+from collector.console_tokens import Principal, Role
 from collector.store.runner import Store
 
 log = logging.getLogger(__name__)
@@ -34,6 +45,10 @@ CONNECT_METHOD = "/remdiag.v1.AgentService/Connect"
 CONSOLE_PREFIX = "/remdiag.v1.ConsoleService/"
 MAX_AGENT_ID_CHARS = 64
 MAX_CREDENTIAL_CHARS = 256
+MAX_CACHED_TOKENS = 1024
+REFUSALS = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+
+_PRINCIPAL: ContextVar[Principal | None] = ContextVar("console_principal", default=None)
 
 
 def bearer(metadata: dict[str, str]) -> str:
@@ -116,15 +131,21 @@ class LiveStreams:
 
 
 class AgentAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Authenticates Connect, ends revoked agents' streams, keeps the console on loopback."""
+    """Authenticates Connect, ends revoked agents' streams, guards the console (ConsoleGuard)."""
 
     def __init__(
-        self, store: Store, *, tls_enabled: bool = False, revocation_check_seconds: float = 2.0
+        self,
+        store: Store,
+        *,
+        tls_enabled: bool = False,
+        revocation_check_seconds: float = 2.0,
+        console_roles: Mapping[str, Role] | None = None,
     ) -> None:
         self._store = store
         self._tls = tls_enabled
         self._every = revocation_check_seconds
         self.live = LiveStreams()
+        self.console = ConsoleGuard(store, console_roles or {}, revocation_check_seconds)
 
     async def intercept_service(
         self,
@@ -137,7 +158,7 @@ class AgentAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if details.method == CONNECT_METHOD and handler.stream_stream is not None:
             return handler._replace(stream_stream=self._guard_connect(handler.stream_stream))
         if details.method.startswith(CONSOLE_PREFIX):
-            return _loopback_only(handler)
+            return self.console.wrap(handler, details.method.removeprefix(CONSOLE_PREFIX))
         return handler
 
     async def watch_revocations(self) -> None:
@@ -236,47 +257,224 @@ class AgentAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return agent_id
 
 
-def _loopback_only(handler: Any) -> Any:
-    """ConsoleService has no tokens yet: only local callers may use it."""
+class ConsoleGuard:
+    """ConsoleService's guard: local callers only, a live console token whose role the RPC
+    allows, the principal for the servicer, and an audit row per action and per refusal."""
 
-    async def refuse_remote(context: Any) -> None:
+    def __init__(
+        self, store: Store, required: Mapping[str, Role], cache_seconds: float = 2.0
+    ) -> None:
+        self._store = store
+        self._required = dict(required)
+        self._cache_seconds = cache_seconds
+        self._verified: dict[str, tuple[Principal, float]] = {}
+        self._writes: set[asyncio.Task[None]] = set()
+
+    def wrap(self, handler: Any, method: str) -> Any:
+        """`handler` (of ConsoleService's `method`, e.g. "UpdateTicket") behind the guard."""
+        if handler.unary_unary is not None:
+            unary_unary = handler.unary_unary
+
+            async def guarded_unary_unary(request: Any, context: Any) -> Any:
+                principal = await self._admit(method, request, context)
+                token = _PRINCIPAL.set(principal)
+                response, failure = None, None
+                try:
+                    response = await unary_unary(request, context)
+                    return response
+                except BaseException as exc:
+                    failure = exc
+                    raise
+                finally:
+                    _PRINCIPAL.reset(token)
+                    await self._audit_call(method, principal, request, context, response, failure)
+
+            return handler._replace(unary_unary=guarded_unary_unary)
+        if handler.unary_stream is not None:
+            unary_stream = handler.unary_stream
+
+            async def guarded_unary_stream(request: Any, context: Any) -> AsyncIterator[Any]:
+                principal = await self._admit(method, request, context)
+                token = _PRINCIPAL.set(principal)
+                failure: BaseException | None = None
+                try:
+                    async for reply in unary_stream(request, context):
+                        yield reply
+                except BaseException as exc:
+                    failure = exc
+                    raise
+                finally:
+                    with contextlib.suppress(ValueError):  # resumed in another context
+                        _PRINCIPAL.reset(token)
+                    await self._audit_call(method, principal, request, context, None, failure)
+
+            return handler._replace(unary_stream=guarded_unary_stream)
+        # ConsoleService has no client-streaming calls: refuse any that appear unguarded.
+        return None
+
+    async def _admit(self, method: str, request: Any, context: Any) -> Principal:
+        """The caller's principal, or abort (after writing the refusal to the audit log)."""
         if not is_loopback_peer(context.peer()):
-            await context.abort(
+            await self._refuse(
+                context,
+                method,
+                request,
+                None,
                 grpc.StatusCode.PERMISSION_DENIED,
-                "the console answers local callers only until console tokens and roles exist: "
-                "run remdiag on the collector's machine",
+                "the console answers local callers only: run remdiag on the collector's "
+                "machine (or through its console socket)",
             )
+        metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+        secret = bearer(metadata)
+        if not secret:
+            await self._refuse(
+                context,
+                method,
+                request,
+                None,
+                grpc.StatusCode.UNAUTHENTICATED,
+                "no console token: pass --token, set REMDIAG_TOKEN or REMDIAG_TOKEN_FILE "
+                "(an admin makes one: remdiag token create --role technician --name NAME)",
+            )
+        try:
+            principal = await self._verify(secret)
+        except SQLAlchemyError as exc:
+            log.warning("cannot check a console token: the database failed: %s", exc)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the collector's store failed")
+        if principal is None:
+            await self._refuse(
+                context,
+                method,
+                request,
+                None,
+                grpc.StatusCode.UNAUTHENTICATED,
+                "the console token is unknown, revoked or expired: ask an admin for a new one",
+            )
+        assert principal is not None
+        needed = self._required.get(method)
+        if needed is None:
+            await self._refuse(
+                context,
+                method,
+                request,
+                principal,
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"{method} is open to no role",
+            )
+        assert needed is not None
+        if not principal.role.allows(needed):
+            await self._refuse(
+                context,
+                method,
+                request,
+                principal,
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"{method} needs the {needed.value} role; the token of {principal.name} "
+                f"has the {principal.role.value} role",
+            )
+        return principal
 
-    if handler.unary_unary is not None:
-        unary_unary = handler.unary_unary
+    async def _verify(self, secret: str) -> Principal | None:
+        """Checked against the database; a verified token is trusted for `cache_seconds`, so a
+        revoked one stops working within that time."""
+        key = tokens.hash_token(secret)
+        now = time.monotonic()
+        cached = self._verified.get(key)
+        if cached is not None and now - cached[1] < self._cache_seconds:
+            return cached[0]
+        found = await self._store.run(
+            lambda s: console_tokens.authenticate(s, secret, datetime.now(UTC))
+        )
+        if found is None:
+            self._verified.pop(key, None)
+            return None
+        if len(self._verified) >= MAX_CACHED_TOKENS:
+            self._verified.clear()
+        self._verified[key] = (found, now)
+        return found
 
-        async def guarded_unary_unary(request: Any, context: Any) -> Any:
-            await refuse_remote(context)
-            return await unary_unary(request, context)
+    async def _refuse(
+        self,
+        context: Any,
+        method: str,
+        request: Any,
+        principal: Principal | None,
+        code: grpc.StatusCode,
+        message: str,
+    ) -> NoReturn:
+        target, _ = audit.describe(method, request)
+        await self._write(principal, method, target, code.name, message)
+        await context.abort(code, message)
+        raise AssertionError("context.abort returned")  # pragma: no cover
 
-        return handler._replace(unary_unary=guarded_unary_unary)
-    if handler.unary_stream is not None:
-        unary_stream = handler.unary_stream
+    async def _audit_call(
+        self,
+        method: str,
+        principal: Principal,
+        request: Any,
+        context: Any,
+        response: Any,
+        failure: BaseException | None,
+    ) -> None:
+        code = _status(context, failure)
+        if audit.is_read(method) and code not in REFUSALS:
+            return
+        target, detail = audit.describe(method, request, response)
+        if code is not grpc.StatusCode.OK:
+            detail = context.details() or str(failure or "") or detail
+        outcome = audit.OK if code is grpc.StatusCode.OK else code.name
+        await self._write(principal, method, target, outcome, detail)
 
-        async def guarded_unary_stream(request: Any, context: Any) -> AsyncIterator[Any]:
-            await refuse_remote(context)
-            async for reply in unary_stream(request, context):
-                yield reply
+    async def _write(
+        self, principal: Principal | None, method: str, target: str, outcome: str, detail: str
+    ) -> None:
+        """In its own transaction, and never failing the call: a failed write is logged."""
+        entry = audit.Entry(
+            at=datetime.now(UTC),
+            actor=principal.name if principal else audit.ANONYMOUS,
+            role=principal.role.value if principal else "",
+            action=method,
+            target=target,
+            outcome=outcome,
+            detail=detail,
+        )
+        # Its own task: a call cancelled while the row is written still gets its row.
+        task = asyncio.create_task(self._store_entry(entry), name="audit")
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(task)
 
-        return handler._replace(unary_stream=guarded_unary_stream)
-    if handler.stream_unary is not None:
-        stream_unary = handler.stream_unary
+    async def _store_entry(self, entry: audit.Entry) -> None:
+        try:
+            await self._store.run(lambda s: audit.record(s, entry))
+        except Exception:  # the audit log must never fail a console call
+            log.exception("could not write the audit log entry %s", entry)
 
-        async def guarded_stream_unary(requests: Any, context: Any) -> Any:
-            await refuse_remote(context)
-            return await stream_unary(requests, context)
 
-        return handler._replace(stream_unary=guarded_stream_unary)
-    stream_stream = handler.stream_stream
+def principal() -> Principal:
+    """Who the current ConsoleService call speaks for, as the interceptor authenticated it.
 
-    async def guarded_stream_stream(requests: Any, context: Any) -> AsyncIterator[Any]:
-        await refuse_remote(context)
-        async for reply in stream_stream(requests, context):
-            yield reply
+    A context variable: read it in the servicer's coroutine, not in a worker thread."""
+    found = _PRINCIPAL.get()
+    if found is None:
+        raise RuntimeError("no console principal: ConsoleService runs behind ConsoleGuard")
+    return found
 
-    return handler._replace(stream_stream=guarded_stream_stream)
+
+def _status(context: Any, failure: BaseException | None) -> grpc.StatusCode:
+    """The status a finished call ends with: aborted or set by the servicer, cancelled by the
+    client, failed with an exception (UNKNOWN), or OK."""
+    if isinstance(failure, asyncio.CancelledError):
+        return grpc.StatusCode.CANCELLED
+    code = context.code()
+    if code is None:
+        if failure is not None and not isinstance(failure, grpc.aio.AbortError):
+            return grpc.StatusCode.UNKNOWN
+        return grpc.StatusCode.OK
+    if isinstance(code, grpc.StatusCode):
+        return code
+    for candidate in grpc.StatusCode:
+        if candidate.value[0] == code:
+            return candidate
+    return grpc.StatusCode.UNKNOWN

@@ -5,17 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
-import getpass
 import io
 import json
 import logging
 import os
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -24,17 +23,21 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from collector import __version__, fleet, tokens
-from collector.client import ConsoleClient, ConsoleError
+from collector import __version__, audit, console_tokens, convert, fleet, tokens
+from collector.client import ConsoleClient, ConsoleError, DiagnosticWaitTimeout
 from collector.config import DEFAULT_PORT, CollectorSettings
+from collector.console_tokens import Role
 from collector.server import serve
 from collector.store.runner import Store
 from collector.tls import PkiError
 from collector.up import run_up
 from collector.views import (
     REPORT_CSV_HEADER,
+    actions_table,
     agents_table,
     as_json,
+    diagnostic_line,
+    diagnostics_table,
     report_csv_rows,
     report_json,
     report_view,
@@ -45,26 +48,40 @@ from collector.views import (
 from collector.windows import WindowError, start_time
 from remdiag.configfile import ConfigError, load_settings
 from remdiag.v1 import console_pb2
-from remdiag.vocabulary import Category, Priority, TicketState, Tier
+from remdiag.vocabulary import Category, DiagnosticState, Priority, TicketState, Tier
 
 T = TypeVar("T")
 
-collector_option = click.option(
-    "--collector",
-    "address",
-    default=f"127.0.0.1:{DEFAULT_PORT}",
-    show_default=True,
-    envvar="REMDIAG_COLLECTOR_ADDRESS",
-    help="Collector HOST:PORT (env REMDIAG_COLLECTOR_ADDRESS).",
-)
+DEFAULT_TOKEN_FILE = Path(".remdiag") / "console-token"
+"""Where `remdiag up` (default data dir) writes its admin token, so the CLI beside it just works."""
+_TOKEN_KEY = "remdiag.console_token"
+
+
+def _remember_token(ctx: click.Context, _: click.Parameter, value: str | None) -> None:
+    if value is not None:  # a group's --token stays for its subcommand
+        ctx.meta[_TOKEN_KEY] = value
+
+
+def collector_option(command: Callable[..., T]) -> Callable[..., T]:
+    """--collector HOST:PORT, and --token: what every console command needs to reach it."""
+    command = click.option(
+        "--token",
+        expose_value=False,
+        callback=_remember_token,
+        help="Console token (else env REMDIAG_TOKEN, else the file named by env "
+        "REMDIAG_TOKEN_FILE, default .remdiag/console-token as `remdiag up` writes it).",
+    )(command)
+    return click.option(
+        "--collector",
+        "address",
+        default=f"127.0.0.1:{DEFAULT_PORT}",
+        show_default=True,
+        envvar="REMDIAG_COLLECTOR_ADDRESS",
+        help="Collector HOST:PORT (env REMDIAG_COLLECTOR_ADDRESS).",
+    )(command)
+
+
 json_option = click.option("--json", "as_json_", is_flag=True, help="Print JSON.")
-actor_option = click.option(
-    "--as",
-    "actor",
-    default=lambda: os.environ.get("REMDIAG_ACTOR") or getpass.getuser(),
-    show_default="your login name",
-    help="Who acts (env REMDIAG_ACTOR); console tokens will carry this later.",
-)
 
 
 @click.group()
@@ -213,7 +230,7 @@ def _names(enum: type[IntEnum]) -> click.Choice[str]:
 @click.option("--tier", "tiers", multiple=True, type=_names(Tier), help="l1..l4.")
 @click.option("--category", "categories", multiple=True, type=_names(Category))
 @click.option("--assignee", default="", help="Only tickets assigned to this person.")
-@click.option("--mine", is_flag=True, help="Only tickets assigned to you (see --as).")
+@click.option("--mine", is_flag=True, help="Only tickets assigned to you (your token's name).")
 @click.option("--unassigned", is_flag=True, help="Only tickets nobody has taken.")
 @click.option("--machine", "agent_id", default="", help="Only this agent id.")
 @click.option("--breached", is_flag=True, help="Only tickets that missed an SLA deadline.")
@@ -225,7 +242,6 @@ def _names(enum: type[IntEnum]) -> click.Choice[str]:
     help="urgency: nearest SLA deadline first (missed first of all), then priority.",
 )
 @click.option("--limit", type=click.IntRange(1, 1000), default=200, show_default=True)
-@actor_option
 def tickets(
     address: str,
     as_json_: bool,
@@ -241,7 +257,6 @@ def tickets(
     breached: bool,
     sort: str,
     limit: int,
-    actor: str,
 ) -> None:
     """The ticket queue, most urgent first; every filter narrows it."""
     if mine and assignee:
@@ -253,7 +268,8 @@ def tickets(
         priorities=[Priority[p.upper()] for p in priorities],  # type: ignore[misc]
         tiers=[Tier[t.upper()] for t in tiers],  # type: ignore[misc]
         categories=[Category[c.upper()] for c in categories],  # type: ignore[misc]
-        assignee=actor if mine else assignee,
+        assignee=assignee,
+        mine=mine,
         unassigned_only=unassigned,
         breached_only=breached,
         sort=console_pb2.TICKET_SORT_NEWEST
@@ -282,10 +298,11 @@ def ticket(address: str, as_json_: bool, ticket_id: int) -> None:
 
 
 def ticket_action(command: Callable[..., None]) -> click.Command:
-    """A `remdiag ACTION TICKET_ID ...` command: the console address, --json, --as, the id."""
+    """A `remdiag ACTION TICKET_ID ...` command: the console address, --json, the id.
+
+    The actor is the holder of the console token: its name goes into the ticket's timeline."""
     for decorate in (
         click.argument("ticket_id", type=click.IntRange(min=1, max=2**63 - 1)),
-        actor_option,
         json_option,
         collector_option,
     ):
@@ -307,86 +324,100 @@ def _act(address: str, as_json_: bool, request: console_pb2.UpdateTicketRequest)
 
 
 @ticket_action
-def take(address: str, as_json_: bool, actor: str, ticket_id: int) -> None:
+def take(address: str, as_json_: bool, ticket_id: int) -> None:
     """Take a ticket: assign it to yourself and acknowledge it (its first response)."""
-    request = console_pb2.UpdateTicketRequest(
-        ticket_id=ticket_id, actor=actor, take=console_pb2.TakeTicket()
-    )
+    request = console_pb2.UpdateTicketRequest(ticket_id=ticket_id, take=console_pb2.TakeTicket())
     _act(address, as_json_, request)
 
 
 @ticket_action
 @click.argument("assignee")
-def assign(address: str, as_json_: bool, actor: str, ticket_id: int, assignee: str) -> None:
+def assign(address: str, as_json_: bool, ticket_id: int, assignee: str) -> None:
     """Assign a ticket to a technician."""
     request = console_pb2.UpdateTicketRequest(
-        ticket_id=ticket_id, actor=actor, assign=console_pb2.AssignTicket(assignee=assignee)
+        ticket_id=ticket_id, assign=console_pb2.AssignTicket(assignee=assignee)
     )
     _act(address, as_json_, request)
 
 
 @ticket_action
-def start(address: str, as_json_: bool, actor: str, ticket_id: int) -> None:
+def start(address: str, as_json_: bool, ticket_id: int) -> None:
     """Mark a ticket in progress (yours, if nobody has it)."""
-    request = console_pb2.UpdateTicketRequest(
-        ticket_id=ticket_id, actor=actor, start=console_pb2.StartTicket()
-    )
+    request = console_pb2.UpdateTicketRequest(ticket_id=ticket_id, start=console_pb2.StartTicket())
     _act(address, as_json_, request)
 
 
 @ticket_action
 @click.argument("text")
-def comment(address: str, as_json_: bool, actor: str, ticket_id: int, text: str) -> None:
+def comment(address: str, as_json_: bool, ticket_id: int, text: str) -> None:
     """Add a comment to a ticket's timeline."""
     request = console_pb2.UpdateTicketRequest(
-        ticket_id=ticket_id, actor=actor, comment=console_pb2.CommentTicket(text=text)
+        ticket_id=ticket_id, comment=console_pb2.CommentTicket(text=text)
     )
     _act(address, as_json_, request)
 
 
 @ticket_action
 @click.option("--note", default="", help="Why it needs the next tier.")
-def escalate(address: str, as_json_: bool, actor: str, ticket_id: int, note: str) -> None:
+def escalate(address: str, as_json_: bool, ticket_id: int, note: str) -> None:
     """Send a ticket up one tier (L1 -> L2 -> L3 -> L4); it becomes unassigned."""
     request = console_pb2.UpdateTicketRequest(
-        ticket_id=ticket_id, actor=actor, escalate=console_pb2.EscalateTicket(note=note)
+        ticket_id=ticket_id, escalate=console_pb2.EscalateTicket(note=note)
     )
     _act(address, as_json_, request)
 
 
 @ticket_action
 @click.option("--note", required=True, help="What was wrong and what fixed it.")
-def resolve(address: str, as_json_: bool, actor: str, ticket_id: int, note: str) -> None:
+def resolve(address: str, as_json_: bool, ticket_id: int, note: str) -> None:
     """Resolve a ticket, with a note for the record."""
     request = console_pb2.UpdateTicketRequest(
-        ticket_id=ticket_id, actor=actor, resolve=console_pb2.ResolveTicket(note=note)
+        ticket_id=ticket_id, resolve=console_pb2.ResolveTicket(note=note)
     )
     _act(address, as_json_, request)
 
 
 @ticket_action
 @click.option("--note", default="", help="Why (e.g. duplicate, will not fix).")
-def close(address: str, as_json_: bool, actor: str, ticket_id: int, note: str) -> None:
+def close(address: str, as_json_: bool, ticket_id: int, note: str) -> None:
     """Close a ticket for good (a resolved one, or an open one that needs no work)."""
     request = console_pb2.UpdateTicketRequest(
-        ticket_id=ticket_id, actor=actor, close=console_pb2.CloseTicket(note=note)
+        ticket_id=ticket_id, close=console_pb2.CloseTicket(note=note)
     )
     _act(address, as_json_, request)
 
 
 @ticket_action
 @click.option("--note", default="", help="Why it is not done.")
-def reopen(address: str, as_json_: bool, actor: str, ticket_id: int, note: str) -> None:
+def reopen(address: str, as_json_: bool, ticket_id: int, note: str) -> None:
     """Reopen a resolved or closed ticket, with fresh SLA deadlines."""
     request = console_pb2.UpdateTicketRequest(
-        ticket_id=ticket_id, actor=actor, reopen=console_pb2.ReopenTicket(note=note)
+        ticket_id=ticket_id, reopen=console_pb2.ReopenTicket(note=note)
     )
     _act(address, as_json_, request)
 
 
+def console_token() -> str | None:
+    """The console token: --token, else env REMDIAG_TOKEN, else the file env REMDIAG_TOKEN_FILE
+    names (default .remdiag/console-token); None when there is none."""
+    ctx = click.get_current_context(silent=True)
+    given = ctx.meta.get(_TOKEN_KEY) if ctx is not None else None
+    if given:
+        return str(given).strip()
+    if os.environ.get("REMDIAG_TOKEN"):
+        return os.environ["REMDIAG_TOKEN"].strip()
+    path = Path(os.environ.get("REMDIAG_TOKEN_FILE") or DEFAULT_TOKEN_FILE)
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        _fail(f"cannot read the console token file {path}: {exc.strerror}", 2)
+
+
 def _console(address: str, call: Callable[[ConsoleClient], T]) -> T:
     try:
-        with ConsoleClient(address) as client:
+        with ConsoleClient(address, console_token()) as client:
             return call(client)
     except ConsoleError as exc:
         click.echo(f"remdiag: {exc}", err=True)
@@ -454,7 +485,6 @@ def windows(ctx: click.Context, address: str, as_json_: bool) -> None:
 @windows.command("create")
 @collector_option
 @json_option
-@actor_option
 @click.option("--name", required=True, help="What it is for, e.g. 'patch night'.")
 @click.option(
     "--start", help="One-off: ISO 8601 start; without an offset it is read in --timezone."
@@ -477,7 +507,6 @@ def windows(ctx: click.Context, address: str, as_json_: bool) -> None:
 def windows_create(
     address: str,
     as_json_: bool,
-    actor: str,
     name: str,
     start: str | None,
     cron: str | None,
@@ -516,7 +545,7 @@ def windows_create(
             window.starts_at.FromDatetime(start_time(start, timezone_name))
         except WindowError as exc:
             _fail(str(exc), 2)
-    made = _console(address, lambda c: c.create_window(window, actor))
+    made = _console(address, lambda c: c.create_window(window))
     if as_json_:
         click.echo(json.dumps(as_json(made), indent=2))
     else:
@@ -532,8 +561,192 @@ def windows_delete(address: str, window_id: int) -> None:
     click.echo(f"window {window_id} deleted")
 
 
-# Admin commands on the collector's database. Console tokens and roles come later; until then
-# these run where the collector runs, with the same --config, --database-url and environment.
+def parse_args(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """NAME=VALUE pairs; a VALUE that reads as JSON (10, true, ["a"]) is taken as such, and a
+    name given twice makes a list."""
+    args: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="--arg")
+        try:
+            value: Any = json.loads(text)
+        except ValueError:
+            value = text
+        if name in args:
+            before = args[name]
+            args[name] = [*(before if isinstance(before, list) else [before]), value]
+        else:
+            args[name] = value
+    return args
+
+
+@main.command()
+@collector_option
+@json_option
+@click.argument("machine")
+@click.argument("action")
+@click.option("--arg", "pairs", multiple=True, metavar="NAME=VALUE", help="Repeatable.")
+@click.option("--ticket", "ticket_id", type=click.IntRange(1, 2**63 - 1), default=None)
+@click.option(
+    "--expires",
+    default="1h",
+    show_default=True,
+    help="How long it may wait for an offline machine (30m, 24h, 7d).",
+)
+@click.option("--no-wait", is_flag=True, help="Return once it is queued or sent.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=120.0,
+    show_default=True,
+    help="Stop waiting after this many seconds (the run goes on).",
+)
+def diagnose(
+    address: str,
+    as_json_: bool,
+    machine: str,
+    action: str,
+    pairs: tuple[str, ...],
+    ticket_id: int | None,
+    expires: str,
+    no_wait: bool,
+    timeout: float,
+) -> None:
+    """Run a named diagnostic on a MACHINE (agent id or host name) and show it as it arrives.
+
+    `remdiag actions` lists the actions and their arguments. A machine that is offline gets it
+    when it returns, if before --expires.
+    """
+    try:
+        lifetime = tokens.parse_duration(expires)
+    except ValueError as exc:
+        _fail(f"--expires: {exc}", 2)
+    request = console_pb2.RunDiagnosticRequest(
+        agent_id=machine,
+        action=action,
+        args=convert.dict_to_struct(parse_args(pairs)),
+        expires_in_seconds=int(lifetime.total_seconds()),
+        ticket_id=ticket_id or 0,
+        no_wait=no_wait,
+    )
+    console = Console(stderr=True)
+    last: console_pb2.Diagnostic | None = None
+
+    def follow(client: ConsoleClient) -> None:
+        nonlocal last
+        for change in client.run_diagnostic(request, timeout):
+            if not as_json_:
+                console.print(diagnostic_line(change, last))
+            last = change
+
+    try:
+        _console(address, follow)
+    except DiagnosticWaitTimeout:
+        assert last is not None
+        _fail(
+            f"stopped waiting after {timeout:g} s; {last.id} is {DiagnosticState(last.state).label}"
+            f" (remdiag diagnostics --machine {last.agent_id})",
+            1,
+        )
+    assert last is not None
+    if as_json_:
+        click.echo(json.dumps(as_json(last), indent=2))
+    elif last.HasField("output"):
+        Console().print_json(json.dumps(as_json(last.output)))
+    state = DiagnosticState(last.state)
+    if state.is_final and state is not DiagnosticState.DONE:
+        sys.exit(1)
+
+
+@main.command("diagnostics")
+@collector_option
+@json_option
+@click.option("--machine", default="", help="Agent id or host name.")
+@click.option("--state", "states", multiple=True, type=_names(DiagnosticState))
+@click.option("--ticket", "ticket_id", type=click.IntRange(1, 2**63 - 1), default=None)
+@click.option("--limit", type=click.IntRange(1, 1000), default=200, show_default=True)
+def diagnostics_list(
+    address: str,
+    as_json_: bool,
+    machine: str,
+    states: tuple[str, ...],
+    ticket_id: int | None,
+    limit: int,
+) -> None:
+    """Diagnostics asked for, newest first: queued, sent, running, done, failed, expired."""
+    request = console_pb2.ListDiagnosticsRequest(
+        agent_id=machine,
+        states=[DiagnosticState[s.upper()] for s in states],  # type: ignore[misc]
+        ticket_id=ticket_id or 0,
+        limit=limit,
+    )
+    found = _console(address, lambda c: c.list_diagnostics(request))
+    if as_json_:
+        click.echo(json.dumps([as_json(d) for d in found], indent=2))
+    else:
+        Console().print(diagnostics_table(found))
+
+
+@main.command("actions")
+@collector_option
+@json_option
+def actions_list(address: str, as_json_: bool) -> None:
+    """The diagnostic actions agents run, with their arguments (for remdiag diagnose)."""
+    found = _console(address, lambda c: c.list_actions())
+    if as_json_:
+        click.echo(json.dumps([as_json(a) for a in found], indent=2))
+    else:
+        Console().print(actions_table(found))
+
+
+@main.command("audit")
+@collector_option
+@json_option
+@click.option("--actor", default="", help="Only what this token name did ('anonymous': no token).")
+@click.option("--action", default="", help="Only this console call, e.g. UpdateTicket.")
+@click.option("--since", help="Only the last 30m, 24h, 7d, 2w (up to 366d).")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, audit.MAX_LIMIT),
+    default=audit.DEFAULT_LIMIT,
+    show_default=True,
+)
+def audit_log(
+    address: str, as_json_: bool, actor: str, action: str, since: str | None, limit: int
+) -> None:
+    """The audit log, newest first: every console action and every refused call (admin only).
+
+    Reads (List*, Get*) are not recorded unless refused.
+    """
+    request = console_pb2.ListAuditRequest(actor=actor, action=action, limit=limit)
+    if since:
+        try:
+            request.since.FromDatetime(datetime.now(UTC) - tokens.parse_duration(since))
+        except ValueError as exc:
+            _fail(f"--since: {exc}", 2)
+    found = _console(address, lambda c: c.list_audit(request))
+    if as_json_:
+        click.echo(json.dumps([as_json(e) for e in found], indent=2))
+        return
+    table = Table(title="Audit log")
+    for column in ("when (UTC)", "actor", "role", "action", "target", "outcome", "detail"):
+        table.add_column(column)
+    for e in found:
+        table.add_row(
+            f"{e.at.ToDatetime():%Y-%m-%d %H:%M:%S}",
+            e.actor,
+            e.role or "-",
+            e.action,
+            e.target or "-",
+            e.outcome,
+            e.detail,
+        )
+    Console().print(table)
+
+
+# Admin commands on the collector's database: whoever can open it is its admin. They run where
+# the collector runs, with the same --config, --database-url and environment.
 def database_options(command: Callable[..., None]) -> Callable[..., None]:
     command = click.option(
         "--database-url", help="SQLAlchemy URL (env REMDIAG_COLLECTOR_DATABASE_URL)."
@@ -577,8 +790,8 @@ def agents_revoke(config_path: Path | None, database_url: str | None, agent_id: 
 
     \b
     Works on the collector's database directly (same --config, --database-url and
-    REMDIAG_COLLECTOR_* environment as `remdiag collector serve`), since console tokens
-    and roles come later: run it where the collector runs.
+    REMDIAG_COLLECTOR_* environment as `remdiag collector serve`): run it where the
+    collector runs.
     """
     outcome = _on_database(
         config_path, database_url, lambda s: fleet.revoke(s, agent_id, datetime.now(UTC))
@@ -596,8 +809,8 @@ def agents_reinstate(config_path: Path | None, database_url: str | None, agent_i
 
     \b
     Works on the collector's database directly (same --config, --database-url and
-    REMDIAG_COLLECTOR_* environment as `remdiag collector serve`), since console tokens
-    and roles come later: run it where the collector runs.
+    REMDIAG_COLLECTOR_* environment as `remdiag collector serve`): run it where the
+    collector runs.
     """
     outcome = _on_database(config_path, database_url, lambda s: fleet.reinstate(s, agent_id))
     if outcome is None:
@@ -610,20 +823,27 @@ def agents_reinstate(config_path: Path | None, database_url: str | None, agent_i
 
 @main.group()
 def token() -> None:
-    """Enrollment tokens: create, list, revoke.
+    """Tokens: enrollment tokens for agents, console tokens (a role and a name) for people.
 
     \b
     Works on the collector's database directly (same --config, --database-url and
-    REMDIAG_COLLECTOR_* environment as `remdiag collector serve`), since console tokens
-    and roles come later: run it where the collector runs.
+    REMDIAG_COLLECTOR_* environment as `remdiag collector serve`): run it where the
+    collector runs. `remdiag up` makes its own admin token (local-admin).
     """
+
+
+ROLES = click.Choice([r.value for r in Role])
 
 
 @token.command("create")
 @database_options
-@click.option("--enroll", is_flag=True, help="An enrollment token (the only kind for now).")
+@click.option("--enroll", is_flag=True, help="An enrollment token, for agents.")
+@click.option("--role", type=ROLES, help="A console token with this role (needs --name).")
+@click.option("--name", help="Who holds the console token: the actor of what it does.")
 @click.option(
-    "--expires", default="24h", show_default=True, help="Lifetime: 30m, 24h, 7d, 2w (up to 366d)."
+    "--expires",
+    help="Lifetime: 30m, 24h, 7d, 2w (up to 366d). Enrollment tokens: 24h by default; "
+    "console tokens: until revoked by default.",
 )
 @click.option("--uses", default="1", show_default=True, help="How many agents it may enroll.")
 @json_option
@@ -631,27 +851,41 @@ def token_create(
     config_path: Path | None,
     database_url: str | None,
     enroll: bool,
-    expires: str,
+    role: str | None,
+    name: str | None,
+    expires: str | None,
     uses: str,
     as_json_: bool,
 ) -> None:
     """Create a token and print it once: only its hash is kept.
 
+    \b
+    remdiag token create --enroll [--expires 24h] [--uses 1]
+    remdiag token create --role technician --name alice [--expires 90d]
+    remdiag token create --role admin --name bob
+
     Works on the collector's database directly, like every `remdiag token` command
     (see remdiag token --help).
     """
-    if not enroll:
-        _fail("say which kind of token: --enroll (console tokens come with roles later)", 2)
+    if enroll == (role is not None):
+        _fail("say which kind of token: --enroll, or --role technician|admin --name NAME", 2)
     try:
-        lifetime = tokens.parse_duration(expires)
+        lifetime = tokens.parse_duration(expires) if expires else None
     except ValueError as exc:
         _fail(f"--expires: {exc}", 2)
+    if role is not None:
+        if not name:
+            _fail("a console token needs --name (who holds it)", 2)
+        _create_console_token(config_path, database_url, name, Role(role), lifetime, as_json_)
+        return
     if not uses.isdigit() or not 1 <= int(uses) <= tokens.MAX_USES:
         _fail(f"--uses: expected a whole number from 1 to {tokens.MAX_USES}, got {uses!r}", 2)
     created = _on_database(
         config_path,
         database_url,
-        lambda s: tokens.create(s, datetime.now(UTC), lifetime, int(uses)),
+        lambda s: tokens.create(
+            s, datetime.now(UTC), lifetime or tokens.DEFAULT_LIFETIME, int(uses)
+        ),
     )
     if as_json_:
         click.echo(
@@ -673,23 +907,73 @@ def token_create(
     click.echo(created.secret)
 
 
+def _create_console_token(
+    config_path: Path | None,
+    database_url: str | None,
+    name: str,
+    role: Role,
+    lifetime: timedelta | None,
+    as_json_: bool,
+) -> None:
+    def create(session: Session) -> console_tokens.NewConsoleToken | str:
+        try:
+            return console_tokens.create(session, datetime.now(UTC), name, role, lifetime)
+        except console_tokens.ConsoleTokenError as exc:
+            return str(exc)
+
+    created = _on_database(config_path, database_url, create)
+    if isinstance(created, str):
+        _fail(created, 1)
+    expires = created.expires_at
+    if as_json_:
+        click.echo(
+            json.dumps(
+                {
+                    "id": f"{CONSOLE_ID_PREFIX}{created.id}",
+                    "token": created.secret,
+                    "name": created.name,
+                    "role": created.role.value,
+                    "expires_at": expires.isoformat() if expires else None,
+                }
+            )
+        )
+        return
+    until = f"expires {expires:%Y-%m-%d %H:%M} UTC" if expires else "valid until revoked"
+    click.echo(
+        f"console token {CONSOLE_ID_PREFIX}{created.id} for {created.name} "
+        f"({created.role.value}), {until}. Shown once, keep it secret (remdiag reads it from "
+        "--token, env REMDIAG_TOKEN or the file env REMDIAG_TOKEN_FILE names):",
+        err=True,
+    )
+    click.echo(created.secret)
+
+
+CONSOLE_ID_PREFIX = "c"
+"""Console token ids are listed as c1, c2...: enrollment tokens keep plain numbers."""
+
+
 @token.command("list")
 @database_options
 @json_option
 def token_list(config_path: Path | None, database_url: str | None, as_json_: bool) -> None:
-    """List enrollment tokens (never their secrets).
+    """List enrollment and console tokens (never their secrets).
 
     Works on the collector's database directly, like every `remdiag token` command
     (see remdiag token --help).
     """
     now = datetime.now(UTC)
-    found = _on_database(config_path, database_url, lambda s: tokens.list_tokens(s, now))
+    found, people = _on_database(
+        config_path,
+        database_url,
+        lambda s: (tokens.list_tokens(s, now), console_tokens.list_tokens(s, now)),
+    )
     if as_json_:
         click.echo(
             json.dumps(
                 [
                     {
                         "id": t.id,
+                        "kind": "enrollment",
                         "state": t.state.value,
                         "created_at": t.created_at.isoformat(),
                         "expires_at": t.expires_at.isoformat(),
@@ -698,22 +982,47 @@ def token_list(config_path: Path | None, database_url: str | None, as_json_: boo
                         "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
                     }
                     for t in found
+                ]
+                + [
+                    {
+                        "id": f"{CONSOLE_ID_PREFIX}{c.id}",
+                        "kind": "console",
+                        "role": c.role.value,
+                        "name": c.name,
+                        "state": c.state.value,
+                        "created_at": c.created_at.isoformat(),
+                        "expires_at": c.expires_at.isoformat() if c.expires_at else None,
+                    }
+                    for c in people
                 ],
                 indent=2,
             )
         )
         return
-    table = Table(title="Enrollment tokens")
-    for column in ("id", "state", "uses left", "created", "expires", "last used"):
+    table = Table(title="Tokens")
+    for column in ("id", "kind", "role", "name", "state", "uses left", "created", "expires"):
         table.add_column(column)
     for t in found:
         table.add_row(
             str(t.id),
+            "enrollment",
+            "-",
+            "-",
             t.state.value,
             f"{t.uses_left}/{t.uses}",
             f"{t.created_at:%Y-%m-%d %H:%M}",
             f"{t.expires_at:%Y-%m-%d %H:%M}",
-            f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "-",
+        )
+    for c in people:
+        table.add_row(
+            f"{CONSOLE_ID_PREFIX}{c.id}",
+            "console",
+            c.role.value,
+            c.name,
+            c.state.value,
+            "-",
+            f"{c.created_at:%Y-%m-%d %H:%M}",
+            f"{c.expires_at:%Y-%m-%d %H:%M}" if c.expires_at else "never",
         )
     Console().print(table)
 
@@ -722,17 +1031,24 @@ def token_list(config_path: Path | None, database_url: str | None, as_json_: boo
 @database_options
 @click.argument("token_id")
 def token_revoke(config_path: Path | None, database_url: str | None, token_id: str) -> None:
-    """Revoke a token: it enrolls nobody from now on (enrolled agents stay).
+    """Revoke a token by the id `remdiag token list` shows: an enrollment token (a number)
+    enrolls nobody from now on (enrolled agents stay); a console token (c1, c2...) stops
+    working within seconds.
 
     Works on the collector's database directly, like every `remdiag token` command
     (see remdiag token --help).
     """
-    if not token_id.isdigit() or int(token_id) > 2**63 - 1:
-        _fail(f"expected a token id (a number from remdiag token list), got {token_id!r}", 2)
+    console = token_id.startswith(CONSOLE_ID_PREFIX)
+    number = token_id.removeprefix(CONSOLE_ID_PREFIX) if console else token_id
+    if not number.isdigit() or int(number) > 2**63 - 1:
+        _fail(
+            f"expected a token id from remdiag token list (a number, or c and a number for a "
+            f"console token), got {token_id!r}",
+            2,
+        )
+    revoke = console_tokens.revoke if console else tokens.revoke
     before = _on_database(
-        config_path,
-        database_url,
-        lambda s: tokens.revoke(s, int(token_id), datetime.now(UTC)),
+        config_path, database_url, lambda s: revoke(s, int(number), datetime.now(UTC))
     )
     if before is None:
         _fail(f"no token {token_id}", 1)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple, TypeVar
 
 import grpc
 
@@ -17,11 +17,51 @@ class ConsoleError(Exception):
     """A console call that failed, worded for the person at the terminal."""
 
 
+class DiagnosticWaitTimeout(Exception):
+    """The caller stopped waiting; the diagnostic goes on (remdiag diagnostics shows it)."""
+
+
+class _CallDetails(NamedTuple):
+    method: str
+    timeout: float | None
+    metadata: Sequence[tuple[str, str | bytes]] | None
+    credentials: grpc.CallCredentials | None
+    wait_for_ready: bool | None
+    compression: grpc.Compression | None
+
+
+class _BearerToken(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):  # type: ignore[misc]
+    """Sends the console token with every call: `authorization: Bearer <token>`."""
+
+    def __init__(self, token: str) -> None:
+        self._header = ("authorization", f"Bearer {token}")
+
+    def _with_token(self, details: Any) -> _CallDetails:
+        return _CallDetails(
+            details.method,
+            details.timeout,
+            [*(details.metadata or ()), self._header],
+            details.credentials,
+            details.wait_for_ready,
+            details.compression,
+        )
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._with_token(details), request)
+
+    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._with_token(details), request)
+
+
 class ConsoleClient:
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, token: str | None = None) -> None:
+        """`token`: the console token sent with every call (none: the collector refuses)."""
         self.address = address
         self._channel = grpc.insecure_channel(address)
-        self._stub = console_pb2_grpc.ConsoleServiceStub(self._channel)
+        channel = (
+            grpc.intercept_channel(self._channel, _BearerToken(token)) if token else self._channel
+        )
+        self._stub = console_pb2_grpc.ConsoleServiceStub(channel)
 
     def close(self) -> None:
         self._channel.close()
@@ -87,8 +127,9 @@ class ConsoleClient:
         return list(reply.windows)
 
     def create_window(
-        self, window: console_pb2.MaintenanceWindow, actor: str
+        self, window: console_pb2.MaintenanceWindow, actor: str = ""
     ) -> console_pb2.MaintenanceWindow:
+        """`actor` is ignored by the collector: the console token names who creates it."""
         request = console_pb2.CreateWindowRequest(window=window, actor=actor)
         reply: console_pb2.MaintenanceWindow = self._call(
             lambda: self._stub.CreateWindow(request, timeout=TIMEOUT_S)
@@ -99,18 +140,46 @@ class ConsoleClient:
         request = console_pb2.DeleteWindowRequest(window_id=window_id)
         self._call(lambda: self._stub.DeleteWindow(request, timeout=TIMEOUT_S))
 
+    def run_diagnostic(
+        self, request: console_pb2.RunDiagnosticRequest, timeout_s: float | None = None
+    ) -> Iterator[console_pb2.Diagnostic]:
+        """Each change of the run as it arrives; ConsoleError when refused or cut off."""
+        try:
+            for event in self._stub.RunDiagnostic(request, timeout=timeout_s):
+                yield event.diagnostic
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise DiagnosticWaitTimeout() from None
+            raise self._error(exc) from None
+
+    def list_diagnostics(
+        self, request: console_pb2.ListDiagnosticsRequest
+    ) -> list[console_pb2.Diagnostic]:
+        reply = self._call(lambda: self._stub.ListDiagnostics(request, timeout=TIMEOUT_S))
+        return list(reply.diagnostics)
+
+    def list_actions(self) -> list[console_pb2.Action]:
+        request = console_pb2.ListActionsRequest()
+        reply = self._call(lambda: self._stub.ListActions(request, timeout=TIMEOUT_S))
+        return list(reply.actions)
+
+    def list_audit(self, request: console_pb2.ListAuditRequest) -> list[console_pb2.AuditEntry]:
+        reply = self._call(lambda: self._stub.ListAudit(request, timeout=TIMEOUT_S))
+        return list(reply.entries)
+
     def _call(self, call: Callable[[], T]) -> T:
         try:
             return call()
         except grpc.RpcError as exc:
-            code = exc.code()
-            if code == grpc.StatusCode.UNAVAILABLE:
-                raise ConsoleError(
-                    f"cannot reach the collector at {self.address}: is it running? "
-                    "(remdiag up, or remdiag collector serve)"
-                ) from None
-            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise ConsoleError(
-                    f"the collector at {self.address} did not answer in time"
-                ) from None
-            raise ConsoleError(exc.details() or code.name.lower()) from None
+            raise self._error(exc) from None
+
+    def _error(self, exc: grpc.RpcError) -> ConsoleError:
+        code = exc.code()
+        if code == grpc.StatusCode.UNAVAILABLE:
+            return ConsoleError(
+                f"cannot reach the collector at {self.address}: is it running? "
+                "(remdiag up, or remdiag collector serve)"
+            )
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            return ConsoleError(f"the collector at {self.address} did not answer in time")
+        return ConsoleError(exc.details() or code.name.lower())

@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from agent.checks.registry import check_overrides
+from collector.actions import DiagnosticsPolicy
 from collector.engine import TicketRules
 from collector.limits import LimitSettings
 from collector.notify import NotifySettings
@@ -91,6 +92,8 @@ class CollectorSettings(LayeredSettings):
     """Sizes, lengths and per-agent rates the collector accepts ([limits])."""
     notify: NotifySettings = Field(default_factory=NotifySettings)
     """Webhooks on ticket events ([notify], [[notify.webhooks]])."""
+    diagnostics: DiagnosticsPolicy = Field(default_factory=DiagnosticsPolicy)
+    """On-demand diagnostics, auto-triage and the remediation opt-in ([diagnostics])."""
     checks: dict[str, CheckPolicySettings] = Field(default_factory=dict)
     """Policy sent to every agent, by check id (e.g. [checks."disk.free_space"])."""
 

@@ -2,24 +2,125 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import grpc
 
-from collector import convert, desk, fleet, report, windows
+from collector import actions, audit, convert, desk, diagnostics, fleet, report, windows
+from collector.auth import principal
+from collector.console_tokens import Role
+from collector.diagnostics import DiagnosticError, NoSuchMachineError
+from collector.dispatch import Dispatcher
 from collector.ingest import DEFAULT_DESK
 from collector.lifecycle import ActionError, ArgumentError
 from collector.store.runner import Store
 from collector.triage import DeskSettings
 from remdiag.v1 import console_pb2, console_pb2_grpc
+from remdiag.vocabulary import DiagnosticState
 
 MAX_ID = 2**63 - 1  # BIGINT: larger ids cannot exist
 
 
+# The role each RPC needs; an admin may do everything a technician may. The interceptor
+# (collector.auth.ConsoleGuard) enforces it and refuses any RPC missing here.
+REQUIRED_ROLE: dict[str, Role] = {
+    "ListAgents": Role.TECHNICIAN,
+    "GetAgent": Role.TECHNICIAN,
+    "ListTickets": Role.TECHNICIAN,
+    "GetTicket": Role.TECHNICIAN,
+    "UpdateTicket": Role.TECHNICIAN,
+    "ListWindows": Role.TECHNICIAN,
+    "GetReport": Role.TECHNICIAN,
+    "RunDiagnostic": Role.TECHNICIAN,
+    "ListDiagnostics": Role.TECHNICIAN,
+    "ListActions": Role.TECHNICIAN,
+    "TagAgent": Role.ADMIN,
+    "CreateWindow": Role.ADMIN,
+    "DeleteWindow": Role.ADMIN,
+    "ListAudit": Role.ADMIN,
+}
+
+
+def _actor(context: grpc.aio.ServicerContext) -> str:
+    """Who is calling: the name of their console token (request `actor` fields are ignored).
+
+    Call it in the coroutine, not inside work given to the store (another thread)."""
+    return principal().name
+
+
 class Console(console_pb2_grpc.ConsoleServiceServicer):
-    def __init__(self, store: Store, desk_settings: DeskSettings = DEFAULT_DESK) -> None:
+    def __init__(
+        self,
+        store: Store,
+        dispatcher: Dispatcher,
+        desk_settings: DeskSettings = DEFAULT_DESK,
+    ) -> None:
         self._store = store
+        self._dispatcher = dispatcher
         self._desk = desk_settings
+
+    async def RunDiagnostic(
+        self, request: console_pb2.RunDiagnosticRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[console_pb2.DiagnosticEvent]:
+        try:
+            args = convert.struct_to_dict(request.args)
+        except convert.InvalidMessageError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"args: {exc}")
+        if request.ticket_id > MAX_ID:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no ticket {request.ticket_id}")
+        expires_in = (
+            timedelta(seconds=request.expires_in_seconds) if request.expires_in_seconds else None
+        )
+        changes = self._dispatcher.run(
+            request.agent_id,
+            request.action,
+            args,
+            _actor(context),
+            expires_in=expires_in,
+            ticket_id=request.ticket_id,
+        )
+        try:
+            async for view in changes:
+                yield console_pb2.DiagnosticEvent(diagnostic=convert.diagnostic_message(view))
+                if request.no_wait:
+                    return
+        except DiagnosticError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except NoSuchMachineError as exc:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        finally:
+            await changes.aclose()
+
+    async def ListDiagnostics(
+        self, request: console_pb2.ListDiagnosticsRequest, context: grpc.aio.ServicerContext
+    ) -> console_pb2.ListDiagnosticsResponse:
+        try:
+            states = [DiagnosticState(s) for s in request.states]
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unknown state: {exc}")
+        try:
+            found = await self._store.run(
+                lambda s: diagnostics.list_diagnostics(
+                    s,
+                    machine=request.agent_id,
+                    states=states,
+                    ticket_id=min(request.ticket_id, MAX_ID),
+                    limit=request.limit,
+                )
+            )
+        except DiagnosticError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except NoSuchMachineError as exc:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        return console_pb2.ListDiagnosticsResponse(
+            diagnostics=[convert.diagnostic_message(v) for v in found]
+        )
+
+    async def ListActions(
+        self, request: console_pb2.ListActionsRequest, context: grpc.aio.ServicerContext
+    ) -> console_pb2.ListActionsResponse:
+        return console_pb2.ListActionsResponse(actions=convert.action_messages(actions.catalog()))
 
     async def ListAgents(
         self, request: console_pb2.ListAgentsRequest, context: grpc.aio.ServicerContext
@@ -43,6 +144,15 @@ class Console(console_pb2_grpc.ConsoleServiceServicer):
     async def ListTickets(
         self, request: console_pb2.ListTicketsRequest, context: grpc.aio.ServicerContext
     ) -> console_pb2.ListTicketsResponse:
+        if request.mine:
+            if request.assignee:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, "give mine or assignee, not both"
+                )
+            mine = console_pb2.ListTicketsRequest()
+            mine.CopyFrom(request)
+            mine.assignee = _actor(context)
+            request = mine
         try:
             where = convert.ticket_filter(request)
         except convert.InvalidMessageError as exc:
@@ -59,12 +169,10 @@ class Console(console_pb2_grpc.ConsoleServiceServicer):
             action = convert.ticket_action(request)
         except convert.InvalidMessageError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        now = datetime.now(UTC)
+        now, actor = datetime.now(UTC), _actor(context)
         try:
             detail = await self._store.run(
-                lambda s: desk.update_ticket(
-                    s, request.ticket_id, request.actor, action, now, self._desk
-                )
+                lambda s: desk.update_ticket(s, request.ticket_id, actor, action, now, self._desk)
             )
         except ArgumentError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
@@ -129,12 +237,10 @@ class Console(console_pb2_grpc.ConsoleServiceServicer):
     async def CreateWindow(
         self, request: console_pb2.CreateWindowRequest, context: grpc.aio.ServicerContext
     ) -> console_pb2.MaintenanceWindow:
-        now = datetime.now(UTC)
+        now, actor = datetime.now(UTC), _actor(context)
         try:
             spec = convert.window_spec(request.window)
-            row = await self._store.run(
-                lambda s: windows.create(s, spec, request.actor or "console", now)
-            )
+            row = await self._store.run(lambda s: windows.create(s, spec, actor, now))
         except windows.WindowError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         return convert.window_message(row, now)
@@ -148,3 +254,14 @@ class Console(console_pb2_grpc.ConsoleServiceServicer):
         if not found:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no window {request.window_id}")
         return console_pb2.DeleteWindowResponse()
+
+    async def ListAudit(
+        self, request: console_pb2.ListAuditRequest, context: grpc.aio.ServicerContext
+    ) -> console_pb2.ListAuditResponse:
+        since = convert.from_timestamp(request.since) if request.HasField("since") else None
+        rows = await self._store.run(
+            lambda s: audit.list_entries(
+                s, actor=request.actor, action=request.action, since=since, limit=request.limit
+            )
+        )
+        return console_pb2.ListAuditResponse(entries=[convert.audit_message(r) for r in rows])

@@ -10,7 +10,9 @@ from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from agent.diagnostics.model import ActionInfo
 from collector.desk import Sort, TicketDetail, TicketFilter, TicketRow
+from collector.diagnostics import DiagnosticView, Update
 from collector.fleet import AgentView, InventoryUpdate, MachineInfo
 from collector.ingest import IncomingResult
 from collector.lifecycle import (
@@ -26,10 +28,10 @@ from collector.lifecycle import (
 )
 from collector.limits import LimitSettings
 from collector.report import Counts, DurationStats, Report
-from collector.store.models import CheckResult, CheckState, MaintenanceWindow
+from collector.store.models import AuditEntry, CheckResult, CheckState, MaintenanceWindow
 from collector.windows import WindowError, WindowSpec, is_active, next_start, window
 from remdiag.v1 import agent_pb2, common_pb2, console_pb2
-from remdiag.vocabulary import Category, CheckStatus, Priority, TicketState, Tier
+from remdiag.vocabulary import Category, CheckStatus, DiagnosticState, Priority, TicketState, Tier
 
 MAX_JSON_ITEMS = 200
 MAX_ID_COLUMN = 64  # check_results.check_id and friends are String(64)
@@ -310,6 +312,7 @@ def ticket_detail_message(detail: TicketDetail) -> console_pb2.TicketDetail:
             for e in detail.events
         ],
         evidence=result_message(detail.evidence) if detail.evidence else None,
+        diagnostics=[diagnostic_message(d) for d in detail.diagnostics],
     )
 
 
@@ -408,3 +411,106 @@ def window_message(row: MaintenanceWindow, now: datetime) -> console_pb2.Mainten
         active=is_active(spec, now),
         next_start=timestamp(next_start(spec, now)),
     )
+
+
+AGENT_REPORTS = {
+    DiagnosticState.RUNNING,
+    DiagnosticState.DONE,
+    DiagnosticState.FAILED,
+    DiagnosticState.REFUSED,
+}
+
+
+def diagnostic_update(update: agent_pb2.DiagnosticUpdate, limits: LimitSettings) -> Update:
+    """An agent's word on one of its diagnostics; its output is checked like an inventory."""
+    _bounded("diagnostic.request_id", update.request_id, MAX_ID_COLUMN)
+    try:
+        state = DiagnosticState(update.state)
+    except ValueError:
+        raise InvalidMessageError(f"diagnostic.state {update.state} is unknown") from None
+    if state not in AGENT_REPORTS:
+        raise InvalidMessageError(f"diagnostic.state {state.label} is not the agent's to report")
+    _bounded("diagnostic.progress", update.progress, limits.max_text_chars)
+    _bounded("diagnostic.error", update.error, limits.max_text_chars)
+    output = struct_to_dict(update.output) if update.HasField("output") else None
+    if output is not None:
+        _storable_inventory(output, "diagnostic.output")
+    return Update(
+        request_id=update.request_id,
+        state=state,
+        progress=update.progress,
+        output=output,
+        error=update.error,
+        truncated=update.truncated,
+    )
+
+
+def diagnostic_request_message(view: DiagnosticView) -> agent_pb2.CollectorMessage:
+    row = view.row
+    return agent_pb2.CollectorMessage(
+        diagnostic=agent_pb2.DiagnosticRequest(
+            request_id=row.id,
+            action=row.action,
+            args=dict_to_struct(row.args),
+            requested_by=row.requested_by,
+            expires_at=timestamp(row.expires_at),
+            ticket_id=row.ticket_id or 0,
+        )
+    )
+
+
+def diagnostic_message(view: DiagnosticView) -> console_pb2.Diagnostic:
+    row = view.row
+    return console_pb2.Diagnostic(
+        id=row.id,
+        agent_id=row.agent_id,
+        hostname=view.hostname,
+        action=row.action,
+        args=dict_to_struct(row.args),
+        state=row.state,  # type: ignore[arg-type]
+        requested_by=row.requested_by,
+        ticket_id=row.ticket_id or 0,
+        requested_at=timestamp(row.requested_at),
+        expires_at=timestamp(row.expires_at),
+        sent_at=timestamp(row.sent_at),
+        finished_at=timestamp(row.finished_at),
+        progress=row.progress,
+        output=dict_to_struct(row.output) if row.output is not None else None,
+        error=row.error,
+        truncated=row.truncated,
+    )
+
+
+def audit_message(row: AuditEntry) -> console_pb2.AuditEntry:
+    return console_pb2.AuditEntry(
+        id=row.id,
+        at=timestamp(row.at),
+        actor=row.actor,
+        role=row.role,
+        action=row.action,
+        target=row.target,
+        outcome=row.outcome,
+        detail=row.detail,
+    )
+
+
+def action_messages(found: list[ActionInfo]) -> list[console_pb2.Action]:
+    return [
+        console_pb2.Action(
+            name=a.name,
+            summary=a.summary,
+            arguments=[
+                console_pb2.ActionArgument(
+                    name=x.name,
+                    type=x.type,
+                    required=x.required,
+                    description=x.description,
+                    default_json=x.default,
+                )
+                for x in a.arguments
+            ],
+            timeout_seconds=math.ceil(a.timeout_seconds),
+            remediation=a.remediation,
+        )
+        for a in found
+    ]

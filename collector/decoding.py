@@ -40,10 +40,15 @@ def _parser(message_class: type[Message]) -> Callable[[bytes], Any]:
     return parse
 
 
-async def _checked(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+class UndecodableRequestError(Exception):
+    """Raised from the request stream; the method's own task refuses the call with it, since
+    the servicer may read its requests in a task of its own."""
+
+
+async def _checked(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
     async for request in requests:
         if request is UNDECODABLE:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, UNDECODABLE_DETAILS)
+            raise UndecodableRequestError(UNDECODABLE_DETAILS)
         yield request
 
 
@@ -55,8 +60,10 @@ def _wrap(behaviour: Any, client_streaming: bool, server_streaming: bool) -> Any
 
         async def stream_stream(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
             try:
-                async for reply in behaviour(_checked(requests, context), context):
+                async for reply in behaviour(_checked(requests), context):
                     yield reply
+            except UndecodableRequestError:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, UNDECODABLE_DETAILS)
             except SQLAlchemyError as exc:
                 await _store_failed(context, exc)
 
@@ -65,7 +72,9 @@ def _wrap(behaviour: Any, client_streaming: bool, server_streaming: bool) -> Any
 
         async def stream_unary(requests: AsyncIterator[Any], context: Any) -> Any:
             try:
-                return await behaviour(_checked(requests, context), context)
+                return await behaviour(_checked(requests), context)
+            except UndecodableRequestError:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, UNDECODABLE_DETAILS)
             except SQLAlchemyError as exc:
                 await _store_failed(context, exc)
 

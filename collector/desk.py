@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, and_, case, null, or_, select
 from sqlalchemy.orm import Session
 
 from collector import windows
+from collector.diagnostics import DiagnosticView, list_diagnostics
 from collector.escalation import Deadline, TicketClock, missed
 from collector.lifecycle import AWAITING_RESPONSE, Action, ActionError, TicketFacts, plan
 from collector.store.models import (
@@ -39,6 +40,8 @@ class TicketDetail:
     row: TicketRow
     events: list[TicketEvent]
     evidence: CheckResult | None
+    diagnostics: list[DiagnosticView] = field(default_factory=list)
+    """Run for the ticket (auto-triage, remediation, technicians), newest first."""
 
 
 class Sort(StrEnum):
@@ -122,7 +125,8 @@ def get_ticket(session: Session, ticket_id: int) -> TicketDetail | None:
     evidence = (
         session.get(CheckResult, ticket.evidence_result_id) if ticket.evidence_result_id else None
     )
-    return TicketDetail(TicketRow(ticket, hostname), list(events), evidence)
+    ran = list_diagnostics(session, ticket_id=ticket_id)
+    return TicketDetail(TicketRow(ticket, hostname), list(events), evidence, ran)
 
 
 def update_ticket(

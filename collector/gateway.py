@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from functools import partial
+from typing import NoReturn
 
 import grpc
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +19,7 @@ from collector import convert, fleet
 from collector.auth import AGENT_ID_HEADER
 from collector.config import CollectorSettings
 from collector.convert import InvalidMessageError
+from collector.dispatch import Dispatcher
 from collector.ingest import ingest_batch
 from collector.limits import AgentRate
 from collector.store.runner import Store
@@ -34,9 +36,44 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+class Refusal(Exception):
+    """A refusal of the agent's message, to be sent as the stream's status."""
+
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        details: str,
+        trailing_metadata: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        super().__init__(details)
+        self.code = code
+        self.details = details
+        self.trailing_metadata = trailing_metadata
+
+
+class RefuseLater:
+    """The `abort` of a context, for the task that reads the agent's messages while another
+    writes to it: it raises a Refusal that the writing task turns into the status."""
+
+    async def abort(
+        self,
+        code: grpc.StatusCode,
+        details: str = "",
+        trailing_metadata: tuple[tuple[str, str], ...] = (),
+    ) -> NoReturn:
+        raise Refusal(code, details, trailing_metadata)
+
+
 class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
-    def __init__(self, store: Store, settings: CollectorSettings, pki: Pki | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: CollectorSettings,
+        dispatcher: Dispatcher,
+        pki: Pki | None = None,
+    ) -> None:
         self._store = store
+        self._dispatcher = dispatcher
         self._settings = settings
         self._rules = settings.tickets.rules()
         self._limits = settings.limits
@@ -129,6 +166,11 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
         last = connection.last_sequence
         log.info("agent %s (%s) connected, acked through %d", agent_id, machine.hostname, last)
         rate = self._rates.setdefault(agent_id, AgentRate.start(self._limits, time.monotonic()))
+        # Replies to the agent's messages and requests from technicians share one way down.
+        outgoing: asyncio.Queue[agent_pb2.CollectorMessage] = asyncio.Queue()
+        reader = asyncio.create_task(self._read(agent_id, requests, rate, outgoing))
+        next_message: asyncio.Task[agent_pb2.CollectorMessage] | None = None
+        self._dispatcher.hub.attach(agent_id, outgoing)
         try:
             yield agent_pb2.CollectorMessage(
                 welcome=agent_pb2.Welcome(
@@ -138,26 +180,59 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
                     heartbeat_interval_seconds=self._settings.heartbeat_interval_seconds,
                 )
             )
-            async for message in requests:
-                reply = await self._handle(agent_id, message, rate, context)
-                if reply is not None:
-                    yield reply
+            await self._dispatcher.deliver_pending(agent_id)
+            while True:
+                next_message = asyncio.create_task(outgoing.get())
+                done, _ = await asyncio.wait(
+                    {next_message, reader}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if next_message in done:
+                    yield next_message.result()
+                    continue
+                next_message.cancel()
+                try:
+                    reader.result()  # the agent's error, raised here
+                except Refusal as refusal:
+                    # Refused here, in the task that writes: never a status amid a write.
+                    await context.abort(
+                        refusal.code, refusal.details, trailing_metadata=refusal.trailing_metadata
+                    )
+                while not outgoing.empty():  # the last acks
+                    yield outgoing.get_nowait()
+                return
         finally:
+            reader.cancel()
+            if next_message is not None:
+                next_message.cancel()
+            self._dispatcher.hub.detach(agent_id, outgoing)
             stopped = _now()
             # Shielded: a cancelled stream (collector stopping) must still record the disconnect.
-            await asyncio.shield(
-                self._store.run(
-                    lambda s: fleet.disconnected(s, agent_id, connection.connection_id, stopped)
-                )
-            )
+            await asyncio.shield(self._gone(agent_id, connection.connection_id, stopped))
             log.info("agent %s disconnected", agent_id)
+
+    async def _gone(self, agent_id: str, connection_id: str, stopped: datetime) -> None:
+        await self._store.run(lambda s: fleet.disconnected(s, agent_id, connection_id, stopped))
+        if not self._dispatcher.hub.holds(agent_id):
+            await self._dispatcher.on_disconnect(agent_id)
+
+    async def _read(
+        self,
+        agent_id: str,
+        requests: AsyncIterator[agent_pb2.AgentMessage],
+        rate: AgentRate,
+        outgoing: asyncio.Queue[agent_pb2.CollectorMessage],
+    ) -> None:
+        async for message in requests:
+            reply = await self._handle(agent_id, message, rate, RefuseLater())
+            if reply is not None:
+                outgoing.put_nowait(reply)
 
     async def _handle(
         self,
         agent_id: str,
         message: agent_pb2.AgentMessage,
         rate: AgentRate,
-        context: grpc.aio.ServicerContext,
+        context: RefuseLater,
     ) -> agent_pb2.CollectorMessage | None:
         kind = message.WhichOneof("payload")
         broken = rate.admit(len(message.results.results), time.monotonic())
@@ -172,6 +247,13 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
         if kind == "heartbeat":
             dropped = message.heartbeat.dropped
             await self._store.run(lambda s: fleet.heartbeat(s, agent_id, now, dropped))
+            return None
+        if kind == "diagnostic":
+            try:
+                reported = convert.diagnostic_update(message.diagnostic, self._limits)
+            except InvalidMessageError as exc:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"diagnostic refused: {exc}")
+            await self._dispatcher.on_update(agent_id, reported)
             return None
         if kind not in ("results", "inventory"):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"unexpected message {kind}")
@@ -205,8 +287,9 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
                 s, agent_id, sequence, results, self._rules, now, self._settings.desk
             )
         )
-        for ticket_id in outcome.opened:
-            log.info("ticket %d opened for agent %s", ticket_id, agent_id)
+        for opened in outcome.opened_tickets:
+            log.info("ticket %d opened for agent %s", opened.ticket_id, agent_id)
+            await self._dispatcher.triage(agent_id, opened)
         return _ack(outcome.acked_through)
 
 

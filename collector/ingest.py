@@ -42,12 +42,22 @@ class IncomingResult:
 
 
 @dataclass(frozen=True)
+class OpenedTicket:
+    """A ticket the batch opened or reopened: auto-triage runs its diagnostics."""
+
+    ticket_id: int
+    check_id: str
+    category: Category
+
+
+@dataclass(frozen=True)
 class IngestOutcome:
     acked_through: int
     stored: bool
     """False when the sequence was already stored (a resend): nothing was written."""
     opened: tuple[int, ...] = ()
     resolved: tuple[int, ...] = ()
+    opened_tickets: tuple[OpenedTicket, ...] = ()
 
 
 class UnknownAgentError(LookupError):
@@ -83,7 +93,7 @@ def ingest_batch(
     at = now.timestamp()
     # The window covering the machine: looked up once per batch, only when a ticket would open.
     window_checked, window = False, None
-    opened: list[int] = []
+    opened: list[OpenedTicket] = []
     resolved: list[int] = []
     for row, result in zip(rows, results, strict=True):
         state = states.get(result.check_id)
@@ -120,12 +130,14 @@ def ingest_batch(
         if decision is not None:
             ticket = _apply(session, agent, state, ticket, row, decision, rules, desk, now)
             if isinstance(decision, OpenTicket):
-                opened.append(ticket.id)
+                opened.append(OpenedTicket(ticket.id, ticket.check_id, Category(ticket.category)))
             elif isinstance(decision, ResolveTicket):
                 resolved.append(ticket.id)
 
     agent.last_sequence = sequence
-    return IngestOutcome(sequence, True, tuple(opened), tuple(resolved))
+    return IngestOutcome(
+        sequence, True, tuple(t.ticket_id for t in opened), tuple(resolved), tuple(opened)
+    )
 
 
 def _result_row(

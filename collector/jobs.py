@@ -18,11 +18,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.orm import Session
 
 from collector import desk
+from collector.dispatch import Dispatcher
 from collector.offline import OfflineOutcome, sweep_offline
 from collector.store.runner import Store
 from collector.triage import DeskSettings
 
 log = logging.getLogger(__name__)
+DIAGNOSTIC_EXPIRY_S = 2.0
+"""Queued diagnostics are marked expired within this of their expiry."""
 
 
 @dataclass(frozen=True)
@@ -58,9 +61,25 @@ async def desk_sweep(
     return outcome
 
 
-async def run_jobs(store: Store, settings: DeskSettings, reopen_window: timedelta) -> None:
+async def expire_diagnostics(dispatcher: Dispatcher) -> None:
+    expired = await dispatcher.expire()
+    if expired:
+        log.info("diagnostics expired before their machine came online: %s", ", ".join(expired))
+
+
+async def run_jobs(
+    store: Store, settings: DeskSettings, reopen_window: timedelta, dispatcher: Dispatcher
+) -> None:
     """Run the periodic jobs until cancelled."""
     scheduler = AsyncIOScheduler(timezone=UTC)
+    scheduler.add_job(
+        expire_diagnostics,
+        IntervalTrigger(seconds=DIAGNOSTIC_EXPIRY_S),
+        args=[dispatcher],
+        id="diagnostics-expiry",
+        max_instances=1,
+        coalesce=True,
+    )
     scheduler.add_job(
         desk_sweep,
         IntervalTrigger(seconds=settings.sweep_seconds),

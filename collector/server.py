@@ -13,8 +13,9 @@ from sqlalchemy.engine import make_url
 from collector import fleet, tls
 from collector.auth import AgentAuthInterceptor
 from collector.config import CollectorSettings
-from collector.console import Console
+from collector.console import REQUIRED_ROLE, Console
 from collector.decoding import add_service
+from collector.dispatch import DiagnosticHub, Dispatcher
 from collector.gateway import AgentGateway
 from collector.jobs import run_jobs
 from collector.notify import Notifier
@@ -84,6 +85,7 @@ async def serve(settings: CollectorSettings, store: Store | None = None) -> Coll
         store,
         tls_enabled=pki is not None,
         revocation_check_seconds=settings.revocation_check_seconds,
+        console_roles=REQUIRED_ROLE,
     )
     server = grpc.aio.server(
         interceptors=[auth],
@@ -101,15 +103,16 @@ async def serve(settings: CollectorSettings, store: Store | None = None) -> Coll
         ],
     )
     # Not the generated add_*_to_server: those answer undecodable bytes with UNKNOWN.
+    dispatcher = Dispatcher(store, settings.diagnostics, DiagnosticHub())
     add_service(
         server,
         agent_pb2.DESCRIPTOR.services_by_name["AgentService"],
-        AgentGateway(store, settings, pki),
+        AgentGateway(store, settings, dispatcher, pki),
     )
     add_service(
         server,
         console_pb2.DESCRIPTOR.services_by_name["ConsoleService"],
-        Console(store, settings.desk),
+        Console(store, dispatcher, settings.desk),
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -142,7 +145,9 @@ async def serve(settings: CollectorSettings, store: Store | None = None) -> Coll
         log.info("local console: remdiag agents --collector %s", console_socket)
     watcher = asyncio.create_task(auth.watch_revocations(), name="revocations")
     reopen_window = timedelta(minutes=settings.tickets.reopen_window_minutes)
-    jobs = asyncio.create_task(run_jobs(store, settings.desk, reopen_window), name="jobs")
+    jobs = asyncio.create_task(
+        run_jobs(store, settings.desk, reopen_window, dispatcher), name="jobs"
+    )
     notifier = asyncio.create_task(Notifier(store, settings.notify).run(), name="notify")
     return Collector(
         server,

@@ -19,6 +19,8 @@ PREFIX = "rdenroll_"
 MAX_TOKEN_CHARS = 256
 MIN_LIFETIME = timedelta(minutes=1)
 MAX_LIFETIME = timedelta(days=366)
+DEFAULT_LIFETIME = timedelta(hours=24)
+"""Of an enrollment token created without --expires."""
 MAX_USES = 1_000_000
 _DURATION = re.compile(r"^\s*(\d{1,6})\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console, Group
@@ -14,14 +16,46 @@ from rich.text import Text
 
 from agent.app import Agent
 from agent.config import AgentSettings, CheckSettings
+from collector import console_tokens
 from collector.client import ConsoleClient, ConsoleError
 from collector.config import CollectorSettings
-from collector.server import serve
+from collector.server import Collector, serve
 from collector.views import agents_table, tickets_table
 from remdiag.configfile import ConfigError, load_settings
 from remdiag.v1 import console_pb2
 
 REFRESH_S = 2.0
+TOKEN_FILE = "console-token"
+"""In the data dir: the admin token `up` makes; the CLI's default REMDIAG_TOKEN_FILE is
+.remdiag/console-token, the default data dir's."""
+
+
+async def _local_admin_token(collector: Collector, path: Path) -> str:
+    """The local-admin console token in `path`: kept while it is valid, else made anew and
+    written there, readable by this user only."""
+    current = await asyncio.to_thread(_read_token, path)
+    fresh = await collector.store.run(
+        lambda s: console_tokens.ensure_local_admin(s, datetime.now(UTC), current)
+    )
+    if fresh is None:
+        assert current is not None
+        return current
+    await asyncio.to_thread(_write_token, path, fresh)
+    return fresh
+
+
+def _read_token(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def _write_token(path: Path, secret: str) -> None:
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(secret + "\n")
 
 
 async def up(data_dir: Path, port: int, agent_base: AgentSettings, console: Console) -> None:
@@ -37,6 +71,12 @@ async def up(data_dir: Path, port: int, agent_base: AgentSettings, console: Cons
     settings = CollectorSettings(listen=f"127.0.0.1:{port}", database_url=f"sqlite:///{db}")
     collector = await serve(settings)
     address = f"localhost:{collector.port}"
+    token_file = data_dir / TOKEN_FILE
+    try:
+        token = await _local_admin_token(collector, token_file)
+    except BaseException:
+        await collector.stop()
+        raise
     agent = Agent(
         AgentSettings.model_validate(
             {**agent_base.model_dump(), "collector": address, "state_dir": data_dir / "agent"}
@@ -52,11 +92,12 @@ async def up(data_dir: Path, port: int, agent_base: AgentSettings, console: Cons
             f"  log        {log_file}\n",
             f"  console    remdiag agents | remdiag tickets | remdiag ticket ID"
             f" (with --collector {address})\n",
+            f"  token      {token_file} (admin, local-admin; remdiag finds it when run here)\n",
             ("Ctrl-C stops everything.", "dim"),
         )
     )
     try:
-        with ConsoleClient(address) as client:
+        with ConsoleClient(address, token) as client:
             await _watch(client, console)
     finally:
         agent_task.cancel()

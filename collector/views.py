@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,12 +11,21 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from rich.columns import Columns
 from rich.console import Group, RenderableType
+from rich.json import JSON
 from rich.table import Table
 from rich.text import Text
 
 from collector.lifecycle import AWAITING_RESPONSE
 from remdiag.v1 import console_pb2
-from remdiag.vocabulary import Category, CheckStatus, Priority, Severity, TicketState, Tier
+from remdiag.vocabulary import (
+    Category,
+    CheckStatus,
+    DiagnosticState,
+    Priority,
+    Severity,
+    TicketState,
+    Tier,
+)
 
 STATE_STYLE = {
     TicketState.NEW: "bold red",
@@ -170,6 +180,12 @@ def ticket_view(detail: console_pb2.TicketDetail) -> RenderableType:
             f"{ev.at.ToDatetime(tzinfo=UTC):%Y-%m-%d %H:%M:%S}", ev.actor, ev.kind, ev.message
         )
     parts.append(timeline)
+    if detail.diagnostics:
+        parts.append(diagnostics_table(list(detail.diagnostics)))
+        for d in detail.diagnostics:
+            if d.HasField("output"):
+                parts.append(Text(f"{d.action} ({d.requested_by}):", style="bold"))
+                parts.append(JSON(json.dumps(as_json(d.output))))
     return Group(*parts)
 
 
@@ -339,3 +355,62 @@ def _window_scope(w: console_pb2.MaintenanceWindow) -> str:
     if w.agent_ids:
         parts.append("machines " + ", ".join(w.agent_ids))
     return "; ".join(parts)
+
+
+DIAGNOSTIC_STYLE = {
+    DiagnosticState.QUEUED: "cyan",
+    DiagnosticState.SENT: "cyan",
+    DiagnosticState.RUNNING: "yellow",
+    DiagnosticState.DONE: "green",
+    DiagnosticState.FAILED: "bold red",
+    DiagnosticState.EXPIRED: "dim",
+    DiagnosticState.REFUSED: "bold red",
+}
+
+
+def diagnostic_line(now: console_pb2.Diagnostic, before: console_pb2.Diagnostic | None) -> Text:
+    """One line per change of a run: its new state, or its latest progress."""
+    state = DiagnosticState(now.state)
+    line = Text(f"{now.action} on {now.hostname}: ")
+    line.append(state.label, style=DIAGNOSTIC_STYLE[state])
+    if state is DiagnosticState.QUEUED and before is None:
+        line.append(f" (id {now.id}; waits until {_utc_text(now.expires_at)})")
+    elif now.error:
+        line.append(f": {now.error}")
+    elif now.progress and (before is None or now.progress != before.progress):
+        line.append(f": {now.progress}")
+    if now.truncated:
+        line.append(" (output cut at the action's cap)", style="yellow")
+    return line
+
+
+def diagnostics_table(found: list[console_pb2.Diagnostic]) -> Table:
+    table = Table(title=f"Diagnostics ({len(found)})", title_justify="left")
+    for column in ("id", "machine", "action", "state", "by", "ticket", "asked", "detail"):
+        table.add_column(column)
+    for d in found:
+        state = DiagnosticState(d.state)
+        table.add_row(
+            d.id[:8],
+            d.hostname,
+            d.action,
+            Text(state.label, style=DIAGNOSTIC_STYLE[state]),
+            d.requested_by,
+            str(d.ticket_id) if d.ticket_id else "-",
+            when(d.requested_at),
+            d.error or d.progress,
+        )
+    return table
+
+
+def actions_table(found: list[console_pb2.Action]) -> Table:
+    table = Table(title=f"Diagnostic actions ({len(found)})", title_justify="left")
+    for column in ("action", "what it does", "arguments", "timeout"):
+        table.add_column(column)
+    for a in found:
+        arguments = ", ".join(
+            f"{x.name}" + ("" if x.required else f"={x.default_json}") for x in a.arguments
+        )
+        summary = a.summary + (" (remediation: opt-in)" if a.remediation else "")
+        table.add_row(a.name, summary, arguments or "-", f"{a.timeout_seconds} s")
+    return table

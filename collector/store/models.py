@@ -308,3 +308,49 @@ class Diagnostic(Base):
     output: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str] = mapped_column(Text, default="")
     truncated: Mapped[bool] = mapped_column(default=False)
+
+
+class ConsoleToken(Base):
+    """A technician's or admin's console token, named after its holder; only its SHA-256 is
+    stored. A name belongs to one live (not revoked) token at a time."""
+
+    __tablename__ = "console_tokens"
+    __table_args__ = (
+        Index(
+            "uq_console_tokens_live_name",
+            "name",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    """Who holds it: the actor of what the token does (ticket events, the audit log)."""
+    role: Mapped[str] = mapped_column(String(16))
+    """"technician" or "admin" (collector.console_tokens.Role)."""
+    created_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime | None] = mapped_column()
+    """None: until revoked."""
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class AuditEntry(Base):
+    """One console action or refused console call: who, what, on what, when, how it went."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(64), index=True)
+    """The token's name, or "anonymous" when the call had no valid token."""
+    role: Mapped[str] = mapped_column(String(16))
+    """The token's role; empty for an anonymous call."""
+    action: Mapped[str] = mapped_column(String(64))
+    """The ConsoleService method, e.g. "UpdateTicket"."""
+    target: Mapped[str] = mapped_column(String(255))
+    outcome: Mapped[str] = mapped_column(String(32))
+    """"ok" or the gRPC status code name."""
+    detail: Mapped[str] = mapped_column(String(500))

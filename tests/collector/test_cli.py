@@ -18,6 +18,7 @@ from collector.engine import TicketRules
 from collector.ingest import IncomingResult, ingest_batch
 from collector.server import Collector, serve
 from remdiag.vocabulary import Category, CheckStatus
+from tests.collector.conftest import add_people, token_of
 from tests.support import free_port
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -28,6 +29,7 @@ async def collector(tmp_path: Path) -> AsyncIterator[Collector]:
     running = await serve(
         CollectorSettings(listen="127.0.0.1:0", database_url=f"sqlite:///{tmp_path / 'c.db'}")
     )
+    await running.store.run(add_people)
     yield running
     await running.stop()
 
@@ -47,7 +49,9 @@ def failing(check_id: str) -> IncomingResult:
 
 async def invoke(*args: str) -> Result:
     return await asyncio.to_thread(
-        lambda: CliRunner().invoke(main, list(args), env={"COLUMNS": "200"})
+        lambda: CliRunner().invoke(
+            main, list(args), env={"COLUMNS": "200", "REMDIAG_TOKEN": token_of("alice")}
+        )
     )
 
 

@@ -16,6 +16,7 @@ from collector import desk
 from collector.cli import main
 from collector.server import Collector
 from remdiag.vocabulary import Category, CheckStatus
+from tests.collector.conftest import token_of
 from tests.collector.test_console_actions import DNS, Machines, later
 
 
@@ -24,20 +25,20 @@ class Desk:
     address: str
     machines: Machines
 
-    async def run(self, *args: str) -> Result:
-        """`remdiag ARGS --collector ADDRESS`, off the event loop the collector runs on."""
+    async def run(self, *args: str, as_: str = "admin") -> Result:
+        """`remdiag ARGS --collector ADDRESS` with the console token of `as_` (one of PEOPLE),
+        off the event loop the collector runs on."""
         argv = [*args, "--collector", self.address]
-        return await asyncio.to_thread(
-            lambda: CliRunner().invoke(main, argv, env={"COLUMNS": "200", "REMDIAG_ACTOR": ""})
-        )
+        env = {"COLUMNS": "200", "REMDIAG_TOKEN": token_of(as_)}
+        return await asyncio.to_thread(lambda: CliRunner().invoke(main, argv, env=env))
 
-    async def ok(self, *args: str) -> str:
-        result = await self.run(*args)
+    async def ok(self, *args: str, as_: str = "admin") -> str:
+        result = await self.run(*args, as_=as_)
         assert result.exit_code == 0, result.output
         return result.output
 
-    async def json(self, *args: str) -> Any:
-        return json.loads(await self.ok(*args, "--json"))
+    async def json(self, *args: str, as_: str = "admin") -> Any:
+        return json.loads(await self.ok(*args, "--json", as_=as_))
 
 
 @pytest.fixture
@@ -55,34 +56,40 @@ async def test_work_a_ticket_from_the_terminal(remdiag: Desk) -> None:
     ticket = await remdiag.machines.fail(await remdiag.machines.enroll(1), 0)
     tid = str(ticket)
 
+    # Each acts with their own console token: the token's name is the actor.
     steps = [
-        (("take", tid, "--as", "alice"), f"ticket {tid}: acknowledged, L1, alice: taken by alice"),
+        ("alice", ("take", tid), f"ticket {tid}: acknowledged, L1, alice: taken by alice"),
         (
-            ("assign", tid, "bob", "--as", "alice"),
+            "alice",
+            ("assign", tid, "bob"),
             f"ticket {tid}: acknowledged, L1, bob: assigned to bob by alice",
         ),
-        (("start", tid, "--as", "bob"), f"ticket {tid}: in progress, L1, bob: work in progress"),
+        ("bob", ("start", tid), f"ticket {tid}: in progress, L1, bob: work in progress"),
         (
-            ("comment", tid, "ordered a disk", "--as", "carol"),
+            "carol",
+            ("comment", tid, "ordered a disk"),
             f"ticket {tid}: in progress, L1, bob: ordered a disk",
         ),
         (
-            ("escalate", tid, "--note", "on-site visit", "--as", "bob"),
+            "bob",
+            ("escalate", tid, "--note", "on-site visit"),
             f"ticket {tid}: in progress, L2, unassigned: escalated by bob: L1 -> L2; "
             "unassigned from bob: on-site visit",
         ),
         (
-            ("resolve", tid, "--note", "disk replaced", "--as", "dave"),
+            "dave",
+            ("resolve", tid, "--note", "disk replaced"),
             f"ticket {tid}: resolved, L2, unassigned: resolved by dave: disk replaced",
         ),
-        (("close", tid, "--as", "erin"), f"ticket {tid}: closed, L2, unassigned: closed by erin"),
+        ("erin", ("close", tid), f"ticket {tid}: closed, L2, unassigned: closed by erin"),
         (
-            ("reopen", tid, "--note", "slow again", "--as", "frank"),
+            "frank",
+            ("reopen", tid, "--note", "slow again"),
             f"ticket {tid}: reopened, L2, unassigned: reopened by frank: slow again",
         ),
     ]
-    for args, line in steps:
-        assert (await remdiag.ok(*args)).startswith(line), args
+    for who, args, line in steps:
+        assert (await remdiag.ok(*args, as_=who)).startswith(line), args
 
     shown = await remdiag.json("ticket", tid)
     assert [(e["actor"], e["kind"]) for e in shown["events"]] == [
@@ -101,7 +108,7 @@ async def test_work_a_ticket_from_the_terminal(remdiag: Desk) -> None:
 
 async def test_an_action_prints_json(remdiag: Desk) -> None:
     ticket = await remdiag.machines.fail(await remdiag.machines.enroll(1), 0)
-    detail = await remdiag.json("take", str(ticket), "--as", "alice")
+    detail = await remdiag.json("take", str(ticket), as_="alice")
     assert detail["ticket"]["id"] == str(ticket)
     assert detail["ticket"]["state"] == "TICKET_STATE_ACKNOWLEDGED"
     assert detail["ticket"]["assignee"] == "alice"
@@ -112,29 +119,28 @@ async def test_refused_actions_are_clear_errors(remdiag: Desk) -> None:
     ticket = await remdiag.machines.fail(await remdiag.machines.enroll(1), 0)
     tid = str(ticket)
 
-    failed(await remdiag.run("take", "999", "--as", "alice"), 1, "remdiag: no ticket 999")
+    failed(await remdiag.run("take", "999", as_="alice"), 1, "remdiag: no ticket 999")
     failed(
-        await remdiag.run("reopen", tid, "--as", "alice"),
+        await remdiag.run("reopen", tid, as_="alice"),
         1,
         f"remdiag: ticket {tid} is new: only a resolved or closed ticket can be reopened",
     )
     failed(
-        await remdiag.run("resolve", tid, "--note", " ", "--as", "alice"),
+        await remdiag.run("resolve", tid, "--note", " ", as_="alice"),
         1,
         "remdiag: resolution note is empty",
     )
-    failed(await remdiag.run("take", tid, "--as", ""), 1, "remdiag: actor is empty")
-    await remdiag.ok("close", tid, "--as", "alice")
-    failed(await remdiag.run("close", tid, "--as", "alice"), 1, f"ticket {tid} is closed already")
+    await remdiag.ok("close", tid, as_="alice")
+    failed(await remdiag.run("close", tid, as_="alice"), 1, f"ticket {tid} is closed already")
     failed(
-        await remdiag.run("escalate", tid, "--as", "alice"),
+        await remdiag.run("escalate", tid, as_="alice"),
         1,
         f"ticket {tid} is closed: reopen it first",
     )
 
 
 async def test_usage_errors(remdiag: Desk) -> None:
-    failed(await remdiag.run("resolve", "1", "--as", "alice"), 2, "--note")
+    failed(await remdiag.run("resolve", "1", as_="alice"), 2, "--note")
     failed(await remdiag.run("take", "abc"), 2, "abc")
     failed(await remdiag.run("take", "0"), 2, "0")
     failed(await remdiag.run("assign", "1"), 2, "ASSIGNEE")
@@ -142,7 +148,7 @@ async def test_usage_errors(remdiag: Desk) -> None:
     failed(await remdiag.run("tickets", "--priority", "p9"), 2, "p9")
     failed(await remdiag.run("tickets", "--sort", "oldest"), 2, "oldest")
     failed(
-        await remdiag.run("tickets", "--mine", "--assignee", "bob", "--as", "bob"),
+        await remdiag.run("tickets", "--mine", "--assignee", "bob", as_="bob"),
         2,
         "give --mine or --assignee, not both",
     )
@@ -161,7 +167,7 @@ async def queue(remdiag: Desk, collector: Collector) -> dict[str, str]:
     disk = await machines.fail(pc1, 0)
     dns = await machines.fail(pc1, 3, CheckStatus.WARNING, DNS, Category.NETWORK)
     vip = await machines.fail(pc2, 6)
-    await remdiag.ok("take", str(dns), "--as", "bob")
+    await remdiag.ok("take", str(dns), as_="bob")
     assert await collector.store.run(lambda s: desk.sweep(s, later(30))) == [vip]
     return {str(disk): "disk", str(dns): "dns", str(vip): "vip", "pc2": pc2}
 
@@ -187,8 +193,6 @@ async def names(remdiag: Desk, queue: dict[str, str], *args: str) -> list[str]:
         (("--category", "network"), ["dns"]),
         (("--category", "hardware"), ["vip", "disk"]),
         (("--assignee", "bob"), ["dns"]),
-        (("--mine", "--as", "bob"), ["dns"]),
-        (("--mine", "--as", "alice"), []),
         (("--unassigned",), ["vip", "disk"]),
         (("--breached",), ["vip"]),
         (("--unassigned", "--category", "hardware", "--tier", "l1"), ["disk"]),
@@ -198,6 +202,15 @@ async def test_tickets_filters_and_sort(
     remdiag: Desk, queue: dict[str, str], args: tuple[str, ...], expected: list[str]
 ) -> None:
     assert await names(remdiag, queue, *args) == expected
+
+
+@pytest.mark.parametrize(("who", "expected"), [("bob", ["dns"]), ("alice", []), ("admin", [])])
+async def test_tickets_mine_are_the_callers(
+    remdiag: Desk, queue: dict[str, str], who: str, expected: list[str]
+) -> None:
+    """--mine: assigned to the holder of the console token."""
+    found = await remdiag.json("tickets", "--mine", as_=who)
+    assert [queue[t["id"]] for t in found] == expected
 
 
 async def test_tickets_of_one_machine(remdiag: Desk, queue: dict[str, str]) -> None:

@@ -21,6 +21,7 @@ from collector.ingest import IncomingResult, ingest_batch
 from collector.server import Collector
 from remdiag.v1 import console_pb2, console_pb2_grpc
 from remdiag.vocabulary import Category, CheckStatus, Priority, TicketState, Tier
+from tests.collector.conftest import as_
 from tests.collector.factories import DISK, enrolled, result
 
 RULES = TicketRules(fails_before_ticket=3, passes_before_resolve=2)
@@ -80,8 +81,9 @@ class Machines:
 async def update(
     console: Stub, ticket_id: int, actor: str, **action: object
 ) -> console_pb2.TicketDetail:
-    request = console_pb2.UpdateTicketRequest(ticket_id=ticket_id, actor=actor, **action)  # type: ignore[arg-type]
-    reply: console_pb2.TicketDetail = await console.UpdateTicket(request)
+    """UpdateTicket with the console token of `actor` (one of PEOPLE): the actor it records."""
+    request = console_pb2.UpdateTicketRequest(ticket_id=ticket_id, **action)  # type: ignore[arg-type]
+    reply: console_pb2.TicketDetail = await console.UpdateTicket(request, metadata=as_(actor))
     return reply
 
 

@@ -25,6 +25,7 @@ from collector.store.models import Ticket
 from collector.store.runner import Store
 from remdiag.v1 import console_pb2, console_pb2_grpc
 from remdiag.vocabulary import Category, Priority, Severity, TicketState, Tier
+from tests.collector.conftest import token_of
 from tests.collector.factories import DISK, NOW, enrolled
 
 DAY = timedelta(days=1)
@@ -491,7 +492,9 @@ async def test_get_report_refuses_a_period_out_of_range(
 
 async def invoke(*args: str) -> Result:
     return await asyncio.to_thread(
-        lambda: CliRunner().invoke(main, list(args), env={"COLUMNS": "200"})
+        lambda: CliRunner().invoke(
+            main, list(args), env={"COLUMNS": "200", "REMDIAG_TOKEN": token_of("alice")}
+        )
     )
 
 

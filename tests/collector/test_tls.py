@@ -32,6 +32,7 @@ from collector.config import CollectorSettings, TlsSettings
 from collector.server import Collector, serve
 from collector.store.models import Agent
 from remdiag.v1 import agent_pb2, agent_pb2_grpc, console_pb2, console_pb2_grpc
+from tests.collector.conftest import add_people, as_, token_of
 from tests.collector.factories import batch, counts, hello, identity, pb_result
 from tests.support import eventually
 
@@ -55,6 +56,7 @@ def settings_for(store_url: str, data_dir: Path, **more: object) -> CollectorSet
 @pytest.fixture
 async def collector(store_url: str, tmp_path: Path) -> AsyncIterator[Collector]:
     running = await serve(settings_for(store_url, tmp_path / "collector-data"))
+    await running.store.run(add_people)
     try:
         yield running
     finally:
@@ -430,7 +432,7 @@ async def test_the_console_answers_a_loopback_caller(collector: Collector) -> No
     await enroll(collector)
     async with open_channel(enroll_address(collector), ca_pem(collector)) as channel:
         reply = await console_pb2_grpc.ConsoleServiceStub(channel).ListAgents(
-            console_pb2.ListAgentsRequest()
+            console_pb2.ListAgentsRequest(), metadata=as_("alice")
         )
     assert len(reply.agents) == 1
 
@@ -441,7 +443,7 @@ async def test_the_local_console_socket_serves_the_cli_but_no_agent(
     agent = (await enroll(collector)).identity
     address = collector.console_socket
     assert address is not None and address.startswith("unix:")
-    with ConsoleClient(address) as client:
+    with ConsoleClient(address, token_of("alice")) as client:
         agents = await asyncio.to_thread(client.list_agents)
     assert [a.agent_id for a in agents] == [agent.agent_id]
     # Plaintext, so no client certificate: no agent streams through it.

@@ -23,15 +23,16 @@ GIVE_UP_S = 90
 def test_up_registers_the_machine_opens_a_ticket_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     agent_config = tmp_path / "agent.toml"
     agent_config.write_text(LOOPBACK_AGENT, encoding="utf-8")
+    port = free_port()
     command = [
         sys.executable,
         "-c",
         "from collector.cli import main; main()",
         "up",
         "--port",
-        str(free_port()),
+        str(port),
         "--data-dir",
-        str(tmp_path / "data"),
+        str(tmp_path / ".remdiag"),
         "--agent-config",
         str(agent_config),
         "--demo",
@@ -57,6 +58,22 @@ def test_up_registers_the_machine_opens_a_ticket_and_stops_on_ctrl_c(tmp_path: P
     reader.start()
     try:
         assert ticket_seen.wait(GIVE_UP_S), "".join(lines)
+        # `remdiag tickets` beside it just works: up's admin token is in .remdiag/console-token.
+        remdiag = [sys.executable, "-c", "from collector.cli import main; main()"]
+        tickets = subprocess.run(
+            [*remdiag, "tickets", "--json", "--collector", f"127.0.0.1:{port}"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env={
+                k: v
+                for k, v in os.environ.items()
+                if k not in ("REMDIAG_TOKEN", "REMDIAG_TOKEN_FILE")
+            },
+            timeout=60,
+        )
+        assert tickets.returncode == 0, tickets.stderr
+        assert "disk.free_space" in tickets.stdout
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0, "".join(lines)
     finally:
@@ -71,5 +88,6 @@ def test_up_registers_the_machine_opens_a_ticket_and_stops_on_ctrl_c(tmp_path: P
     assert "(connected)" in output
     assert output.rstrip().endswith("remdiag stopped.")
     assert "Traceback" not in output
-    assert (tmp_path / "data" / "collector.db").exists()
-    assert (tmp_path / "data" / "agent" / "identity.json").stat().st_mode & 0o077 == 0
+    assert (tmp_path / ".remdiag" / "collector.db").exists()
+    assert (tmp_path / ".remdiag" / "agent" / "identity.json").stat().st_mode & 0o077 == 0
+    assert (tmp_path / ".remdiag" / "console-token").stat().st_mode & 0o777 == 0o600

@@ -20,6 +20,7 @@ from collector.server import Collector
 from collector.store.runner import Store
 from collector.windows import WindowError, WindowSpec, covers, is_active, next_start, window
 from remdiag.v1 import console_pb2, console_pb2_grpc
+from tests.collector.conftest import token_of
 from tests.collector.factories import NOW, enrolled
 
 MINUTE = timedelta(minutes=1)
@@ -344,13 +345,14 @@ async def test_rpcs_create_list_delete(
     collector: Collector, console: console_pb2_grpc.ConsoleServiceStub
 ) -> None:
     agent_id = await collector.store.run(lambda s: enrolled(s, 1).agent_id)
+    # The request's actor is ignored: the window's author is the caller's token (admin).
     made = await console.CreateWindow(
         console_pb2.CreateWindowRequest(window=nightly_message(), actor="alice")
     )
     assert (made.name, made.cron, made.created_by, list(made.tags)) == (
         "patch night",
         "0 2 * * 0",
-        "alice",
+        "admin",
         ["lab"],
     )
     start = made.next_start.ToDatetime(tzinfo=UTC)
@@ -408,7 +410,9 @@ async def test_delete_unknown_window_is_not_found(
 
 async def invoke(*args: str) -> Result:
     return await asyncio.to_thread(
-        lambda: CliRunner().invoke(main, list(args), env={"COLUMNS": "200"})
+        lambda: CliRunner().invoke(
+            main, list(args), env={"COLUMNS": "200", "REMDIAG_TOKEN": token_of("admin")}
+        )
     )
 
 
@@ -416,14 +420,14 @@ async def invoke(*args: str) -> Result:
 async def test_cli_create_list_delete(collector: Collector) -> None:
     address = f"127.0.0.1:{collector.port}"
     created = await invoke(
-        "windows", "create", "--collector", address, "--json", "--as", "alice",
+        "windows", "create", "--collector", address, "--json",
         "--name", "patch night", "--cron", "0 2 * * 0", "--timezone", "Europe/Lisbon",
         "--duration", "3h", "--tag", "lab", "--tag", "kiosk",
     )  # fmt: skip
     assert created.exit_code == 0, created.output
     made = json.loads(created.output)
     assert (made["created_by"], made["duration_minutes"], sorted(made["tags"])) == (
-        "alice",
+        "admin",
         180,
         ["kiosk", "lab"],
     )

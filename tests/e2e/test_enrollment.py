@@ -201,10 +201,16 @@ async def test_enroll_run_over_mutual_tls_and_revoke(tmp_path: Path, spawn: Spaw
     certificate = x509.load_pem_x509_certificate(identity.certificate_pem.encode())
     assert row().certificate_sha256 == tls.issued(certificate).sha256
 
-    # The console, through the local socket a TLS collector keeps for the CLI.
+    # The console, through the local socket a TLS collector keeps for the CLI, with a token.
+    technician = run_cli(
+        BIN / "remdiag", "token", "create", "--role", "technician", "--name", "alice",
+        "--config", config,
+    )  # fmt: skip
+    assert technician.returncode == 0, technician.stderr
     listed = run_cli(
-        BIN / "remdiag", "agents", "--json", "--collector", f"unix:{data_dir / 'console.sock'}"
-    )
+        BIN / "remdiag", "agents", "--json", "--collector", f"unix:{data_dir / 'console.sock'}",
+        "--token", technician.stdout.strip(),
+    )  # fmt: skip
     assert listed.returncode == 0, listed.stderr
     assert [a["agent_id"] for a in json.loads(listed.stdout)] == [identity.agent_id]
 

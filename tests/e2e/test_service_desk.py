@@ -23,6 +23,7 @@ from collector.store.models import CheckResult
 from collector.triage import DEFAULT_SLA, DeskSettings, SlaSettings
 from remdiag.v1 import console_pb2
 from remdiag.vocabulary import CheckStatus, Priority, TicketState, Tier
+from tests.collector.conftest import add_people, token_of
 from tests.e2e.test_end_to_end import DISK, MUST_FAIL, MUST_PASS, disk_check, running_agent
 from tests.support import LOOPBACK_CHECKS, eventually
 
@@ -40,13 +41,14 @@ async def collector(tmp_path: Path) -> AsyncIterator[Collector]:
             desk=DeskSettings(sweep_seconds=1, sla=FAST_SLA),
         )
     )
+    await running.store.run(add_people)
     yield running
     await running.stop()
 
 
 @contextlib.asynccontextmanager
 async def console(collector: Collector) -> AsyncIterator[ConsoleClient]:
-    with ConsoleClient(f"127.0.0.1:{collector.port}") as client:
+    with ConsoleClient(f"127.0.0.1:{collector.port}", token_of("admin")) as client:
         yield client
 
 

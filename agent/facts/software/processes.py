@@ -157,3 +157,18 @@ def _info(row: _Row, memory_total: int, users: dict[int, str]) -> ProcessInfo:
         rss_bytes=row.rss_bytes,
         memory_percent=round(100.0 * row.rss_bytes / memory_total, 2) if memory_total else 0.0,
     )
+
+
+def measure_top(
+    top: int, interval_s: float, sleep: Callable[[float], None] = time.sleep
+) -> ProcessesFacts | Unavailable:
+    """The top `top` processes, CPU measured over a fresh `interval_s` of its own.
+
+    For an on-demand look: a sampler of its own, so the agent's checks keep their intervals.
+    """
+    sampler = ProcessSampler(min_window_s=interval_s / 2)
+    first = sampler.sample(top=top)
+    if isinstance(first, Unavailable):
+        return first
+    sleep(interval_s)
+    return sampler.sample(top=top)

@@ -355,6 +355,7 @@ class ListTicketsRequest(_message.Message):
     UNASSIGNED_ONLY_FIELD_NUMBER: _builtins.int
     BREACHED_ONLY_FIELD_NUMBER: _builtins.int
     SORT_FIELD_NUMBER: _builtins.int
+    MINE_FIELD_NUMBER: _builtins.int
     open_only: _builtins.bool
     agent_id: _builtins.str
     limit: _builtins.int
@@ -364,6 +365,8 @@ class ListTicketsRequest(_message.Message):
     breached_only: _builtins.bool
     sort: Global___TicketSort.ValueType
     """UNSPECIFIED sorts by urgency."""
+    mine: _builtins.bool
+    """Only tickets assigned to the caller (the name of their console token); not with assignee."""
     @_builtins.property
     def states(self) -> _containers.RepeatedScalarFieldContainer[_common_pb2.TicketState.ValueType]:
         """Each list filter keeps tickets matching any of its values; empty lists keep all."""
@@ -388,10 +391,11 @@ class ListTicketsRequest(_message.Message):
         unassigned_only: _builtins.bool = ...,
         breached_only: _builtins.bool = ...,
         sort: Global___TicketSort.ValueType = ...,
+        mine: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "assignee", b"assignee", "breached_only", b"breached_only", "categories", b"categories", "limit", b"limit", "open_only", b"open_only", "priorities", b"priorities", "sort", b"sort", "states", b"states", "tiers", b"tiers", "unassigned_only", b"unassigned_only"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "assignee", b"assignee", "breached_only", b"breached_only", "categories", b"categories", "limit", b"limit", "mine", b"mine", "open_only", b"open_only", "priorities", b"priorities", "sort", b"sort", "states", b"states", "tiers", b"tiers", "unassigned_only", b"unassigned_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -488,7 +492,7 @@ class UpdateTicketRequest(_message.Message):
     REOPEN_FIELD_NUMBER: _builtins.int
     ticket_id: _builtins.int
     actor: _builtins.str
-    """Who acts; the console's caller until console tokens carry a name."""
+    """Ignored: the actor is the name of the caller's console token."""
     @_builtins.property
     def take(self) -> Global___TakeTicket: ...
     @_builtins.property
@@ -814,6 +818,7 @@ class CreateWindowRequest(_message.Message):
     WINDOW_FIELD_NUMBER: _builtins.int
     ACTOR_FIELD_NUMBER: _builtins.int
     actor: _builtins.str
+    """Ignored: created_by is the name of the caller's console token."""
     @_builtins.property
     def window(self) -> Global___MaintenanceWindow:
         """id, created_at, active and next_start are ignored."""
