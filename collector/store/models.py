@@ -94,6 +94,10 @@ class Agent(Base):
     older certificate of the same agent is refused."""
     revoked_at: Mapped[datetime | None] = mapped_column(index=True)
     """Set by `remdiag agents revoke`: the agent may neither connect nor enroll again."""
+    policy_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """The version of the effective policy this machine should run (0: none pushed yet)."""
+    running_policy_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """The version the agent last reported running (hello, heartbeats)."""
     tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     """Admin-given labels (`vip`, `server`, `finance`): they set a ticket's impact and scope
     maintenance windows."""
@@ -308,6 +312,10 @@ class Diagnostic(Base):
     output: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str] = mapped_column(Text, default="")
     truncated: Mapped[bool] = mapped_column(default=False)
+    task_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("task_runs.id", ondelete="SET NULL"), index=True
+    )
+    """The maintenance task run this step belongs to, if any."""
 
 
 class ConsoleToken(Base):
@@ -354,3 +362,79 @@ class AuditEntry(Base):
     outcome: Mapped[str] = mapped_column(String(32))
     """"ok" or the gRPC status code name."""
     detail: Mapped[str] = mapped_column(String(500))
+
+
+class Policy(Base):
+    """A named set of checks, thresholds and schedules for a target (see collector/policies.py)."""
+
+    __tablename__ = "policies"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """The validated document, as applied."""
+    version: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column()
+    updated_by: Mapped[str] = mapped_column(String(128))
+
+
+class MaintenanceTask(Base):
+    """Named diagnostic actions run on a schedule across a target, spread over a window."""
+
+    __tablename__ = "maintenance_tasks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    cron: Mapped[str] = mapped_column(String(128))
+    timezone: Mapped[str] = mapped_column(String(64))
+    window_minutes: Mapped[int] = mapped_column(Integer)
+    target: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column()
+    created_by: Mapped[str] = mapped_column(String(128))
+    next_run_at: Mapped[datetime | None] = mapped_column(index=True)
+    last_run_at: Mapped[datetime | None] = mapped_column()
+
+
+class TaskRun(Base):
+    """One scheduled run of a task on one machine, and how it ended."""
+
+    __tablename__ = "task_runs"
+    __table_args__ = (
+        UniqueConstraint("task_id", "scheduled_for", "agent_id", name="uq_task_runs_once"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    task_id: Mapped[int] = mapped_column(
+        ForeignKey("maintenance_tasks.id", ondelete="CASCADE"), index=True
+    )
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    scheduled_for: Mapped[datetime] = mapped_column()
+    """The cron occurrence this run belongs to."""
+    start_at: Mapped[datetime] = mapped_column()
+    """Its jittered start within the window."""
+    window_ends_at: Mapped[datetime] = mapped_column()
+    outcome: Mapped[str] = mapped_column(String(16))
+    """pending, done, failed or missed."""
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+
+
+class RecurringTicket(Base):
+    """A preventive ticket that opens on a schedule for each machine of its target."""
+
+    __tablename__ = "recurring_tickets"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    title: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text, default="")
+    cron: Mapped[str | None] = mapped_column(String(128))
+    timezone: Mapped[str] = mapped_column(String(64))
+    every_days: Mapped[int | None] = mapped_column(Integer)
+    target: Mapped[dict[str, Any]] = mapped_column(JSON)
+    category: Mapped[int] = mapped_column(SmallInteger)
+    severity: Mapped[int] = mapped_column(SmallInteger)
+    next_open_at: Mapped[datetime | None] = mapped_column(index=True)
+    last_opened_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column()
+    created_by: Mapped[str] = mapped_column(String(128))

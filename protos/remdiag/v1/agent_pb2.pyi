@@ -268,10 +268,13 @@ class Heartbeat(_message.Message):
     SENT_AT_FIELD_NUMBER: _builtins.int
     QUEUED_FIELD_NUMBER: _builtins.int
     DROPPED_FIELD_NUMBER: _builtins.int
+    POLICY_VERSION_FIELD_NUMBER: _builtins.int
     queued: _builtins.int
     """Results waiting in the agent's outbox."""
     dropped: _builtins.int
     """Results the agent's spool has dropped since it was installed (as in Hello)."""
+    policy_version: _builtins.int
+    """The policy version the agent runs (as in Hello)."""
     @_builtins.property
     def sent_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -280,10 +283,11 @@ class Heartbeat(_message.Message):
         sent_at: _timestamp_pb2.Timestamp | None = ...,
         queued: _builtins.int = ...,
         dropped: _builtins.int = ...,
+        policy_version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["sent_at", b"sent_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dropped", b"dropped", "queued", b"queued", "sent_at", b"sent_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dropped", b"dropped", "policy_version", b"policy_version", "queued", b"queued", "sent_at", b"sent_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

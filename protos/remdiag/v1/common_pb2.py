@@ -26,33 +26,33 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17remdiag/v1/common.proto\x12\nremdiag.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"V\n\rMeasuredValue\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x06number\x18\x02 \x01(\x01H\x00\x12\x0e\n\x04text\x18\x03 \x01(\tH\x00\x12\x0c\n\x04unit\x18\x04 \x01(\tB\x07\n\x05value\"\x9f\x02\n\x0b\x43heckResult\x12\x10\n\x08\x63heck_id\x18\x01 \x01(\t\x12&\n\x08\x63\x61tegory\x18\x02 \x01(\x0e\x32\x14.remdiag.v1.Category\x12\'\n\x06status\x18\x03 \x01(\x0e\x32\x17.remdiag.v1.CheckStatus\x12\x0f\n\x07summary\x18\x04 \x01(\t\x12)\n\x06values\x18\x05 \x03(\x0b\x32\x19.remdiag.v1.MeasuredValue\x12+\n\nthresholds\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12/\n\x0bobserved_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bremediation\x18\x08 \x01(\t\"B\n\x06Policy\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\'\n\x06\x63hecks\x18\x02 \x03(\x0b\x32\x17.remdiag.v1.CheckPolicy\"x\n\x0b\x43heckPolicy\x12\x10\n\x08\x63heck_id\x18\x01 \x01(\t\x12\x10\n\x08\x64isabled\x18\x02 \x01(\x08\x12\x18\n\x10interval_seconds\x18\x03 \x01(\r\x12+\n\nthresholds\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct*\x8f\x01\n\x0b\x43heckStatus\x12\x1c\n\x18\x43HECK_STATUS_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43HECK_STATUS_OK\x10\x01\x12\x18\n\x14\x43HECK_STATUS_WARNING\x10\x02\x12\x19\n\x15\x43HECK_STATUS_CRITICAL\x10\x03\x12\x18\n\x14\x43HECK_STATUS_UNKNOWN\x10\x04*\x7f\n\x08\x43\x61tegory\x12\x18\n\x14\x43\x41TEGORY_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43\x41TEGORY_HARDWARE\x10\x01\x12\x15\n\x11\x43\x41TEGORY_SOFTWARE\x10\x02\x12\x14\n\x10\x43\x41TEGORY_NETWORK\x10\x03\x12\x15\n\x11\x43\x41TEGORY_SECURITY\x10\x04*Q\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x14\n\x10SEVERITY_WARNING\x10\x01\x12\x15\n\x11SEVERITY_CRITICAL\x10\x02*\xcd\x01\n\x0bTicketState\x12\x1c\n\x18TICKET_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10TICKET_STATE_NEW\x10\x01\x12\x1d\n\x19TICKET_STATE_ACKNOWLEDGED\x10\x02\x12\x1c\n\x18TICKET_STATE_IN_PROGRESS\x10\x03\x12\x19\n\x15TICKET_STATE_RESOLVED\x10\x04\x12\x17\n\x13TICKET_STATE_CLOSED\x10\x05\x12\x19\n\x15TICKET_STATE_REOPENED\x10\x06*h\n\x08Priority\x12\x18\n\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x0f\n\x0bPRIORITY_P1\x10\x01\x12\x0f\n\x0bPRIORITY_P2\x10\x02\x12\x0f\n\x0bPRIORITY_P3\x10\x03\x12\x0f\n\x0bPRIORITY_P4\x10\x04*P\n\x04Tier\x12\x14\n\x10TIER_UNSPECIFIED\x10\x00\x12\x0b\n\x07TIER_L1\x10\x01\x12\x0b\n\x07TIER_L2\x10\x02\x12\x0b\n\x07TIER_L3\x10\x03\x12\x0b\n\x07TIER_L4\x10\x04*\xfd\x01\n\x0f\x44iagnosticState\x12 \n\x1c\x44IAGNOSTIC_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x44IAGNOSTIC_STATE_QUEUED\x10\x01\x12\x19\n\x15\x44IAGNOSTIC_STATE_SENT\x10\x02\x12\x1c\n\x18\x44IAGNOSTIC_STATE_RUNNING\x10\x03\x12\x19\n\x15\x44IAGNOSTIC_STATE_DONE\x10\x04\x12\x1b\n\x17\x44IAGNOSTIC_STATE_FAILED\x10\x05\x12\x1c\n\x18\x44IAGNOSTIC_STATE_EXPIRED\x10\x06\x12\x1c\n\x18\x44IAGNOSTIC_STATE_REFUSED\x10\x07\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17remdiag/v1/common.proto\x12\nremdiag.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"V\n\rMeasuredValue\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x06number\x18\x02 \x01(\x01H\x00\x12\x0e\n\x04text\x18\x03 \x01(\tH\x00\x12\x0c\n\x04unit\x18\x04 \x01(\tB\x07\n\x05value\"\x9f\x02\n\x0b\x43heckResult\x12\x10\n\x08\x63heck_id\x18\x01 \x01(\t\x12&\n\x08\x63\x61tegory\x18\x02 \x01(\x0e\x32\x14.remdiag.v1.Category\x12\'\n\x06status\x18\x03 \x01(\x0e\x32\x17.remdiag.v1.CheckStatus\x12\x0f\n\x07summary\x18\x04 \x01(\t\x12)\n\x06values\x18\x05 \x03(\x0b\x32\x19.remdiag.v1.MeasuredValue\x12+\n\nthresholds\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12/\n\x0bobserved_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bremediation\x18\x08 \x01(\t\"B\n\x06Policy\x12\x0f\n\x07version\x18\x01 \x01(\x04\x12\'\n\x06\x63hecks\x18\x02 \x03(\x0b\x32\x17.remdiag.v1.CheckPolicy\"\x98\x01\n\x0b\x43heckPolicy\x12\x10\n\x08\x63heck_id\x18\x01 \x01(\t\x12\x10\n\x08\x64isabled\x18\x02 \x01(\x08\x12\x18\n\x10interval_seconds\x18\x03 \x01(\r\x12+\n\nthresholds\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04\x63ron\x18\x05 \x01(\t\x12\x10\n\x08timezone\x18\x06 \x01(\t*\x8f\x01\n\x0b\x43heckStatus\x12\x1c\n\x18\x43HECK_STATUS_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43HECK_STATUS_OK\x10\x01\x12\x18\n\x14\x43HECK_STATUS_WARNING\x10\x02\x12\x19\n\x15\x43HECK_STATUS_CRITICAL\x10\x03\x12\x18\n\x14\x43HECK_STATUS_UNKNOWN\x10\x04*\x7f\n\x08\x43\x61tegory\x12\x18\n\x14\x43\x41TEGORY_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43\x41TEGORY_HARDWARE\x10\x01\x12\x15\n\x11\x43\x41TEGORY_SOFTWARE\x10\x02\x12\x14\n\x10\x43\x41TEGORY_NETWORK\x10\x03\x12\x15\n\x11\x43\x41TEGORY_SECURITY\x10\x04*Q\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x14\n\x10SEVERITY_WARNING\x10\x01\x12\x15\n\x11SEVERITY_CRITICAL\x10\x02*\xcd\x01\n\x0bTicketState\x12\x1c\n\x18TICKET_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10TICKET_STATE_NEW\x10\x01\x12\x1d\n\x19TICKET_STATE_ACKNOWLEDGED\x10\x02\x12\x1c\n\x18TICKET_STATE_IN_PROGRESS\x10\x03\x12\x19\n\x15TICKET_STATE_RESOLVED\x10\x04\x12\x17\n\x13TICKET_STATE_CLOSED\x10\x05\x12\x19\n\x15TICKET_STATE_REOPENED\x10\x06*h\n\x08Priority\x12\x18\n\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x0f\n\x0bPRIORITY_P1\x10\x01\x12\x0f\n\x0bPRIORITY_P2\x10\x02\x12\x0f\n\x0bPRIORITY_P3\x10\x03\x12\x0f\n\x0bPRIORITY_P4\x10\x04*P\n\x04Tier\x12\x14\n\x10TIER_UNSPECIFIED\x10\x00\x12\x0b\n\x07TIER_L1\x10\x01\x12\x0b\n\x07TIER_L2\x10\x02\x12\x0b\n\x07TIER_L3\x10\x03\x12\x0b\n\x07TIER_L4\x10\x04*\xfd\x01\n\x0f\x44iagnosticState\x12 \n\x1c\x44IAGNOSTIC_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x44IAGNOSTIC_STATE_QUEUED\x10\x01\x12\x19\n\x15\x44IAGNOSTIC_STATE_SENT\x10\x02\x12\x1c\n\x18\x44IAGNOSTIC_STATE_RUNNING\x10\x03\x12\x19\n\x15\x44IAGNOSTIC_STATE_DONE\x10\x04\x12\x1b\n\x17\x44IAGNOSTIC_STATE_FAILED\x10\x05\x12\x1c\n\x18\x44IAGNOSTIC_STATE_EXPIRED\x10\x06\x12\x1c\n\x18\x44IAGNOSTIC_STATE_REFUSED\x10\x07\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'remdiag.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CHECKSTATUS']._serialized_start=671
-  _globals['_CHECKSTATUS']._serialized_end=814
-  _globals['_CATEGORY']._serialized_start=816
-  _globals['_CATEGORY']._serialized_end=943
-  _globals['_SEVERITY']._serialized_start=945
-  _globals['_SEVERITY']._serialized_end=1026
-  _globals['_TICKETSTATE']._serialized_start=1029
-  _globals['_TICKETSTATE']._serialized_end=1234
-  _globals['_PRIORITY']._serialized_start=1236
-  _globals['_PRIORITY']._serialized_end=1340
-  _globals['_TIER']._serialized_start=1342
-  _globals['_TIER']._serialized_end=1422
-  _globals['_DIAGNOSTICSTATE']._serialized_start=1425
-  _globals['_DIAGNOSTICSTATE']._serialized_end=1678
+  _globals['_CHECKSTATUS']._serialized_start=704
+  _globals['_CHECKSTATUS']._serialized_end=847
+  _globals['_CATEGORY']._serialized_start=849
+  _globals['_CATEGORY']._serialized_end=976
+  _globals['_SEVERITY']._serialized_start=978
+  _globals['_SEVERITY']._serialized_end=1059
+  _globals['_TICKETSTATE']._serialized_start=1062
+  _globals['_TICKETSTATE']._serialized_end=1267
+  _globals['_PRIORITY']._serialized_start=1269
+  _globals['_PRIORITY']._serialized_end=1373
+  _globals['_TIER']._serialized_start=1375
+  _globals['_TIER']._serialized_end=1455
+  _globals['_DIAGNOSTICSTATE']._serialized_start=1458
+  _globals['_DIAGNOSTICSTATE']._serialized_end=1711
   _globals['_MEASUREDVALUE']._serialized_start=102
   _globals['_MEASUREDVALUE']._serialized_end=188
   _globals['_CHECKRESULT']._serialized_start=191
   _globals['_CHECKRESULT']._serialized_end=478
   _globals['_POLICY']._serialized_start=480
   _globals['_POLICY']._serialized_end=546
-  _globals['_CHECKPOLICY']._serialized_start=548
-  _globals['_CHECKPOLICY']._serialized_end=668
+  _globals['_CHECKPOLICY']._serialized_start=549
+  _globals['_CHECKPOLICY']._serialized_end=701
 # @@protoc_insertion_point(module_scope)

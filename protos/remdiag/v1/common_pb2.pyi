@@ -271,6 +271,7 @@ class Policy(_message.Message):
     VERSION_FIELD_NUMBER: _builtins.int
     CHECKS_FIELD_NUMBER: _builtins.int
     version: _builtins.int
+    """The machine's effective policy version: agents report the one they run."""
     @_builtins.property
     def checks(self) -> _containers.RepeatedCompositeFieldContainer[Global___CheckPolicy]: ...
     def __init__(
@@ -295,10 +296,15 @@ class CheckPolicy(_message.Message):
     DISABLED_FIELD_NUMBER: _builtins.int
     INTERVAL_SECONDS_FIELD_NUMBER: _builtins.int
     THRESHOLDS_FIELD_NUMBER: _builtins.int
+    CRON_FIELD_NUMBER: _builtins.int
+    TIMEZONE_FIELD_NUMBER: _builtins.int
     check_id: _builtins.str
     disabled: _builtins.bool
     interval_seconds: _builtins.int
     """0 keeps the agent's own interval."""
+    cron: _builtins.str
+    """A 5-field cron schedule instead of the interval, read in `timezone` (IANA; empty: UTC)."""
+    timezone: _builtins.str
     @_builtins.property
     def thresholds(self) -> _struct_pb2.Struct:
         """Overrides of the check's declared thresholds, by field name."""
@@ -310,10 +316,12 @@ class CheckPolicy(_message.Message):
         disabled: _builtins.bool = ...,
         interval_seconds: _builtins.int = ...,
         thresholds: _struct_pb2.Struct | None = ...,
+        cron: _builtins.str = ...,
+        timezone: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["thresholds", b"thresholds"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["check_id", b"check_id", "disabled", b"disabled", "interval_seconds", b"interval_seconds", "thresholds", b"thresholds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["check_id", b"check_id", "cron", b"cron", "disabled", b"disabled", "interval_seconds", b"interval_seconds", "thresholds", b"thresholds", "timezone", b"timezone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

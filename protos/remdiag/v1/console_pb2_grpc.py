@@ -104,6 +104,66 @@ class ConsoleServiceStub:
                 request_serializer=remdiag_dot_v1_dot_console__pb2.ListAuditRequest.SerializeToString,
                 response_deserializer=remdiag_dot_v1_dot_console__pb2.ListAuditResponse.FromString,
                 _registered_method=True)
+        self.ApplyPolicy = channel.unary_unary(
+                '/remdiag.v1.ConsoleService/ApplyPolicy',
+                request_serializer=remdiag_dot_v1_dot_console__pb2.ApplyPolicyRequest.SerializeToString,
+                response_deserializer=remdiag_dot_v1_dot_console__pb2.ApplyPolicyResponse.FromString,
+                _registered_method=True)
+        self.ListPolicies = channel.unary_unary(
+                '/remdiag.v1.ConsoleService/ListPolicies',
+                request_serializer=remdiag_dot_v1_dot_console__pb2.ListPoliciesRequest.SerializeToString,
+                response_deserializer=remdiag_dot_v1_dot_console__pb2.ListPoliciesResponse.FromString,
+                _registered_method=True)
+        self.GetPolicy = channel.unary_unary(
+                '/remdiag.v1.ConsoleService/GetPolicy',
+                request_serializer=remdiag_dot_v1_dot_console__pb2.GetPolicyRequest.SerializeToString,
+                response_deserializer=remdiag_dot_v1_dot_console__pb2.PolicyDocument.FromString,
+                _registered_method=True)
+        self.DeletePolicy = channel.unary_unary(
+                '/remdiag.v1.ConsoleService/DeletePolicy',
+                request_serializer=remdiag_dot_v1_dot_console__pb2.DeletePolicyRequest.SerializeToString,
+                response_deserializer=remdiag_dot_v1_dot_console__pb2.DeletePolicyResponse.FromString,
+                _registered_method=True)
+        self.GetEffectivePolicy = channel.unary_unary(
+                '/remdiag.v1.ConsoleService/GetEffectivePolicy',
+                request_serializer=remdiag_dot_v1_dot_console__pb2.GetEffectivePolicyRequest.SerializeToString,
+                response_deserializer=remdiag_dot_v1_dot_console__pb2.EffectivePolicy.FromString,
+                _registered_method=True)
+        self.CreateTask = channel.unary_unary(
+                '/remdiag.v1.ConsoleService/CreateTask',
+                request_serializer=remdiag_dot_v1_dot_console__pb2.CreateTaskRequest.SerializeToString,
+                response_deserializer=remdiag_dot_v1_dot_console__pb2.MaintenanceTask.FromString,
+                _registered_method=True)
+        self.ListTasks = channel.unary_unary(
+                '/remdiag.v1.ConsoleService/ListTasks',
+                request_serializer=remdiag_dot_v1_dot_console__pb2.ListTasksRequest.SerializeToString,
+                response_deserializer=remdiag_dot_v1_dot_console__pb2.ListTasksResponse.FromString,
+                _registered_method=True)
+        self.DeleteTask = channel.unary_unary(
+                '/remdiag.v1.ConsoleService/DeleteTask',
+                request_serializer=remdiag_dot_v1_dot_console__pb2.DeleteTaskRequest.SerializeToString,
+                response_deserializer=remdiag_dot_v1_dot_console__pb2.DeleteTaskResponse.FromString,
+                _registered_method=True)
+        self.GetTaskHistory = channel.unary_unary(
+                '/remdiag.v1.ConsoleService/GetTaskHistory',
+                request_serializer=remdiag_dot_v1_dot_console__pb2.GetTaskHistoryRequest.SerializeToString,
+                response_deserializer=remdiag_dot_v1_dot_console__pb2.TaskHistory.FromString,
+                _registered_method=True)
+        self.CreateRecurringTicket = channel.unary_unary(
+                '/remdiag.v1.ConsoleService/CreateRecurringTicket',
+                request_serializer=remdiag_dot_v1_dot_console__pb2.CreateRecurringTicketRequest.SerializeToString,
+                response_deserializer=remdiag_dot_v1_dot_console__pb2.RecurringTicket.FromString,
+                _registered_method=True)
+        self.ListRecurringTickets = channel.unary_unary(
+                '/remdiag.v1.ConsoleService/ListRecurringTickets',
+                request_serializer=remdiag_dot_v1_dot_console__pb2.ListRecurringTicketsRequest.SerializeToString,
+                response_deserializer=remdiag_dot_v1_dot_console__pb2.ListRecurringTicketsResponse.FromString,
+                _registered_method=True)
+        self.DeleteRecurringTicket = channel.unary_unary(
+                '/remdiag.v1.ConsoleService/DeleteRecurringTicket',
+                request_serializer=remdiag_dot_v1_dot_console__pb2.DeleteRecurringTicketRequest.SerializeToString,
+                response_deserializer=remdiag_dot_v1_dot_console__pb2.DeleteRecurringTicketResponse.FromString,
+                _registered_method=True)
 
 
 class ConsoleServiceServicer:
@@ -198,6 +258,82 @@ class ConsoleServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ApplyPolicy(self, request, context):
+        """Policies: named sets of checks, thresholds and schedules, targeted and layered.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPolicies(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeletePolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetEffectivePolicy(self, request, context):
+        """What one machine runs, and where each value comes from.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateTask(self, request, context):
+        """Scheduled maintenance tasks: named actions on a schedule across a target.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTasks(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteTask(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTaskHistory(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateRecurringTicket(self, request, context):
+        """Preventive tickets that open on a schedule.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRecurringTickets(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRecurringTicket(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConsoleServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -270,6 +406,66 @@ def add_ConsoleServiceServicer_to_server(servicer, server):
                     servicer.ListAudit,
                     request_deserializer=remdiag_dot_v1_dot_console__pb2.ListAuditRequest.FromString,
                     response_serializer=remdiag_dot_v1_dot_console__pb2.ListAuditResponse.SerializeToString,
+            ),
+            'ApplyPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyPolicy,
+                    request_deserializer=remdiag_dot_v1_dot_console__pb2.ApplyPolicyRequest.FromString,
+                    response_serializer=remdiag_dot_v1_dot_console__pb2.ApplyPolicyResponse.SerializeToString,
+            ),
+            'ListPolicies': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPolicies,
+                    request_deserializer=remdiag_dot_v1_dot_console__pb2.ListPoliciesRequest.FromString,
+                    response_serializer=remdiag_dot_v1_dot_console__pb2.ListPoliciesResponse.SerializeToString,
+            ),
+            'GetPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPolicy,
+                    request_deserializer=remdiag_dot_v1_dot_console__pb2.GetPolicyRequest.FromString,
+                    response_serializer=remdiag_dot_v1_dot_console__pb2.PolicyDocument.SerializeToString,
+            ),
+            'DeletePolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeletePolicy,
+                    request_deserializer=remdiag_dot_v1_dot_console__pb2.DeletePolicyRequest.FromString,
+                    response_serializer=remdiag_dot_v1_dot_console__pb2.DeletePolicyResponse.SerializeToString,
+            ),
+            'GetEffectivePolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEffectivePolicy,
+                    request_deserializer=remdiag_dot_v1_dot_console__pb2.GetEffectivePolicyRequest.FromString,
+                    response_serializer=remdiag_dot_v1_dot_console__pb2.EffectivePolicy.SerializeToString,
+            ),
+            'CreateTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateTask,
+                    request_deserializer=remdiag_dot_v1_dot_console__pb2.CreateTaskRequest.FromString,
+                    response_serializer=remdiag_dot_v1_dot_console__pb2.MaintenanceTask.SerializeToString,
+            ),
+            'ListTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTasks,
+                    request_deserializer=remdiag_dot_v1_dot_console__pb2.ListTasksRequest.FromString,
+                    response_serializer=remdiag_dot_v1_dot_console__pb2.ListTasksResponse.SerializeToString,
+            ),
+            'DeleteTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTask,
+                    request_deserializer=remdiag_dot_v1_dot_console__pb2.DeleteTaskRequest.FromString,
+                    response_serializer=remdiag_dot_v1_dot_console__pb2.DeleteTaskResponse.SerializeToString,
+            ),
+            'GetTaskHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTaskHistory,
+                    request_deserializer=remdiag_dot_v1_dot_console__pb2.GetTaskHistoryRequest.FromString,
+                    response_serializer=remdiag_dot_v1_dot_console__pb2.TaskHistory.SerializeToString,
+            ),
+            'CreateRecurringTicket': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateRecurringTicket,
+                    request_deserializer=remdiag_dot_v1_dot_console__pb2.CreateRecurringTicketRequest.FromString,
+                    response_serializer=remdiag_dot_v1_dot_console__pb2.RecurringTicket.SerializeToString,
+            ),
+            'ListRecurringTickets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRecurringTickets,
+                    request_deserializer=remdiag_dot_v1_dot_console__pb2.ListRecurringTicketsRequest.FromString,
+                    response_serializer=remdiag_dot_v1_dot_console__pb2.ListRecurringTicketsResponse.SerializeToString,
+            ),
+            'DeleteRecurringTicket': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRecurringTicket,
+                    request_deserializer=remdiag_dot_v1_dot_console__pb2.DeleteRecurringTicketRequest.FromString,
+                    response_serializer=remdiag_dot_v1_dot_console__pb2.DeleteRecurringTicketResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -650,6 +846,330 @@ class ConsoleService:
             '/remdiag.v1.ConsoleService/ListAudit',
             remdiag_dot_v1_dot_console__pb2.ListAuditRequest.SerializeToString,
             remdiag_dot_v1_dot_console__pb2.ListAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/remdiag.v1.ConsoleService/ApplyPolicy',
+            remdiag_dot_v1_dot_console__pb2.ApplyPolicyRequest.SerializeToString,
+            remdiag_dot_v1_dot_console__pb2.ApplyPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPolicies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/remdiag.v1.ConsoleService/ListPolicies',
+            remdiag_dot_v1_dot_console__pb2.ListPoliciesRequest.SerializeToString,
+            remdiag_dot_v1_dot_console__pb2.ListPoliciesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/remdiag.v1.ConsoleService/GetPolicy',
+            remdiag_dot_v1_dot_console__pb2.GetPolicyRequest.SerializeToString,
+            remdiag_dot_v1_dot_console__pb2.PolicyDocument.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeletePolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/remdiag.v1.ConsoleService/DeletePolicy',
+            remdiag_dot_v1_dot_console__pb2.DeletePolicyRequest.SerializeToString,
+            remdiag_dot_v1_dot_console__pb2.DeletePolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEffectivePolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/remdiag.v1.ConsoleService/GetEffectivePolicy',
+            remdiag_dot_v1_dot_console__pb2.GetEffectivePolicyRequest.SerializeToString,
+            remdiag_dot_v1_dot_console__pb2.EffectivePolicy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/remdiag.v1.ConsoleService/CreateTask',
+            remdiag_dot_v1_dot_console__pb2.CreateTaskRequest.SerializeToString,
+            remdiag_dot_v1_dot_console__pb2.MaintenanceTask.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/remdiag.v1.ConsoleService/ListTasks',
+            remdiag_dot_v1_dot_console__pb2.ListTasksRequest.SerializeToString,
+            remdiag_dot_v1_dot_console__pb2.ListTasksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/remdiag.v1.ConsoleService/DeleteTask',
+            remdiag_dot_v1_dot_console__pb2.DeleteTaskRequest.SerializeToString,
+            remdiag_dot_v1_dot_console__pb2.DeleteTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTaskHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/remdiag.v1.ConsoleService/GetTaskHistory',
+            remdiag_dot_v1_dot_console__pb2.GetTaskHistoryRequest.SerializeToString,
+            remdiag_dot_v1_dot_console__pb2.TaskHistory.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateRecurringTicket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/remdiag.v1.ConsoleService/CreateRecurringTicket',
+            remdiag_dot_v1_dot_console__pb2.CreateRecurringTicketRequest.SerializeToString,
+            remdiag_dot_v1_dot_console__pb2.RecurringTicket.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRecurringTickets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/remdiag.v1.ConsoleService/ListRecurringTickets',
+            remdiag_dot_v1_dot_console__pb2.ListRecurringTicketsRequest.SerializeToString,
+            remdiag_dot_v1_dot_console__pb2.ListRecurringTicketsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRecurringTicket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/remdiag.v1.ConsoleService/DeleteRecurringTicket',
+            remdiag_dot_v1_dot_console__pb2.DeleteRecurringTicketRequest.SerializeToString,
+            remdiag_dot_v1_dot_console__pb2.DeleteRecurringTicketResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -50,6 +50,22 @@ class ConsoleServiceStub:
     ListActions: _grpc.UnaryUnaryMultiCallable[_console_pb2.ListActionsRequest, _console_pb2.ListActionsResponse]
     """The actions agents know, with their arguments."""
     ListAudit: _grpc.UnaryUnaryMultiCallable[_console_pb2.ListAuditRequest, _console_pb2.ListAuditResponse]
+    ApplyPolicy: _grpc.UnaryUnaryMultiCallable[_console_pb2.ApplyPolicyRequest, _console_pb2.ApplyPolicyResponse]
+    """Policies: named sets of checks, thresholds and schedules, targeted and layered."""
+    ListPolicies: _grpc.UnaryUnaryMultiCallable[_console_pb2.ListPoliciesRequest, _console_pb2.ListPoliciesResponse]
+    GetPolicy: _grpc.UnaryUnaryMultiCallable[_console_pb2.GetPolicyRequest, _console_pb2.PolicyDocument]
+    DeletePolicy: _grpc.UnaryUnaryMultiCallable[_console_pb2.DeletePolicyRequest, _console_pb2.DeletePolicyResponse]
+    GetEffectivePolicy: _grpc.UnaryUnaryMultiCallable[_console_pb2.GetEffectivePolicyRequest, _console_pb2.EffectivePolicy]
+    """What one machine runs, and where each value comes from."""
+    CreateTask: _grpc.UnaryUnaryMultiCallable[_console_pb2.CreateTaskRequest, _console_pb2.MaintenanceTask]
+    """Scheduled maintenance tasks: named actions on a schedule across a target."""
+    ListTasks: _grpc.UnaryUnaryMultiCallable[_console_pb2.ListTasksRequest, _console_pb2.ListTasksResponse]
+    DeleteTask: _grpc.UnaryUnaryMultiCallable[_console_pb2.DeleteTaskRequest, _console_pb2.DeleteTaskResponse]
+    GetTaskHistory: _grpc.UnaryUnaryMultiCallable[_console_pb2.GetTaskHistoryRequest, _console_pb2.TaskHistory]
+    CreateRecurringTicket: _grpc.UnaryUnaryMultiCallable[_console_pb2.CreateRecurringTicketRequest, _console_pb2.RecurringTicket]
+    """Preventive tickets that open on a schedule."""
+    ListRecurringTickets: _grpc.UnaryUnaryMultiCallable[_console_pb2.ListRecurringTicketsRequest, _console_pb2.ListRecurringTicketsResponse]
+    DeleteRecurringTicket: _grpc.UnaryUnaryMultiCallable[_console_pb2.DeleteRecurringTicketRequest, _console_pb2.DeleteRecurringTicketResponse]
 
 @_typing.type_check_only
 class ConsoleServiceAsyncStub(ConsoleServiceStub):
@@ -73,6 +89,22 @@ class ConsoleServiceAsyncStub(ConsoleServiceStub):
     ListActions: _aio.UnaryUnaryMultiCallable[_console_pb2.ListActionsRequest, _console_pb2.ListActionsResponse]  # type: ignore[assignment]
     """The actions agents know, with their arguments."""
     ListAudit: _aio.UnaryUnaryMultiCallable[_console_pb2.ListAuditRequest, _console_pb2.ListAuditResponse]  # type: ignore[assignment]
+    ApplyPolicy: _aio.UnaryUnaryMultiCallable[_console_pb2.ApplyPolicyRequest, _console_pb2.ApplyPolicyResponse]  # type: ignore[assignment]
+    """Policies: named sets of checks, thresholds and schedules, targeted and layered."""
+    ListPolicies: _aio.UnaryUnaryMultiCallable[_console_pb2.ListPoliciesRequest, _console_pb2.ListPoliciesResponse]  # type: ignore[assignment]
+    GetPolicy: _aio.UnaryUnaryMultiCallable[_console_pb2.GetPolicyRequest, _console_pb2.PolicyDocument]  # type: ignore[assignment]
+    DeletePolicy: _aio.UnaryUnaryMultiCallable[_console_pb2.DeletePolicyRequest, _console_pb2.DeletePolicyResponse]  # type: ignore[assignment]
+    GetEffectivePolicy: _aio.UnaryUnaryMultiCallable[_console_pb2.GetEffectivePolicyRequest, _console_pb2.EffectivePolicy]  # type: ignore[assignment]
+    """What one machine runs, and where each value comes from."""
+    CreateTask: _aio.UnaryUnaryMultiCallable[_console_pb2.CreateTaskRequest, _console_pb2.MaintenanceTask]  # type: ignore[assignment]
+    """Scheduled maintenance tasks: named actions on a schedule across a target."""
+    ListTasks: _aio.UnaryUnaryMultiCallable[_console_pb2.ListTasksRequest, _console_pb2.ListTasksResponse]  # type: ignore[assignment]
+    DeleteTask: _aio.UnaryUnaryMultiCallable[_console_pb2.DeleteTaskRequest, _console_pb2.DeleteTaskResponse]  # type: ignore[assignment]
+    GetTaskHistory: _aio.UnaryUnaryMultiCallable[_console_pb2.GetTaskHistoryRequest, _console_pb2.TaskHistory]  # type: ignore[assignment]
+    CreateRecurringTicket: _aio.UnaryUnaryMultiCallable[_console_pb2.CreateRecurringTicketRequest, _console_pb2.RecurringTicket]  # type: ignore[assignment]
+    """Preventive tickets that open on a schedule."""
+    ListRecurringTickets: _aio.UnaryUnaryMultiCallable[_console_pb2.ListRecurringTicketsRequest, _console_pb2.ListRecurringTicketsResponse]  # type: ignore[assignment]
+    DeleteRecurringTicket: _aio.UnaryUnaryMultiCallable[_console_pb2.DeleteRecurringTicketRequest, _console_pb2.DeleteRecurringTicketResponse]  # type: ignore[assignment]
 
 class ConsoleServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -177,5 +209,93 @@ class ConsoleServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _console_pb2.ListAuditRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_console_pb2.ListAuditResponse, _abc.Awaitable[_console_pb2.ListAuditResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ApplyPolicy(
+        self,
+        request: _console_pb2.ApplyPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_pb2.ApplyPolicyResponse, _abc.Awaitable[_console_pb2.ApplyPolicyResponse]]:
+        """Policies: named sets of checks, thresholds and schedules, targeted and layered."""
+
+    @_abc_1.abstractmethod
+    def ListPolicies(
+        self,
+        request: _console_pb2.ListPoliciesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_pb2.ListPoliciesResponse, _abc.Awaitable[_console_pb2.ListPoliciesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetPolicy(
+        self,
+        request: _console_pb2.GetPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_pb2.PolicyDocument, _abc.Awaitable[_console_pb2.PolicyDocument]]: ...
+
+    @_abc_1.abstractmethod
+    def DeletePolicy(
+        self,
+        request: _console_pb2.DeletePolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_pb2.DeletePolicyResponse, _abc.Awaitable[_console_pb2.DeletePolicyResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetEffectivePolicy(
+        self,
+        request: _console_pb2.GetEffectivePolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_pb2.EffectivePolicy, _abc.Awaitable[_console_pb2.EffectivePolicy]]:
+        """What one machine runs, and where each value comes from."""
+
+    @_abc_1.abstractmethod
+    def CreateTask(
+        self,
+        request: _console_pb2.CreateTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_pb2.MaintenanceTask, _abc.Awaitable[_console_pb2.MaintenanceTask]]:
+        """Scheduled maintenance tasks: named actions on a schedule across a target."""
+
+    @_abc_1.abstractmethod
+    def ListTasks(
+        self,
+        request: _console_pb2.ListTasksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_pb2.ListTasksResponse, _abc.Awaitable[_console_pb2.ListTasksResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DeleteTask(
+        self,
+        request: _console_pb2.DeleteTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_pb2.DeleteTaskResponse, _abc.Awaitable[_console_pb2.DeleteTaskResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetTaskHistory(
+        self,
+        request: _console_pb2.GetTaskHistoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_pb2.TaskHistory, _abc.Awaitable[_console_pb2.TaskHistory]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateRecurringTicket(
+        self,
+        request: _console_pb2.CreateRecurringTicketRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_pb2.RecurringTicket, _abc.Awaitable[_console_pb2.RecurringTicket]]:
+        """Preventive tickets that open on a schedule."""
+
+    @_abc_1.abstractmethod
+    def ListRecurringTickets(
+        self,
+        request: _console_pb2.ListRecurringTicketsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_pb2.ListRecurringTicketsResponse, _abc.Awaitable[_console_pb2.ListRecurringTicketsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DeleteRecurringTicket(
+        self,
+        request: _console_pb2.DeleteRecurringTicketRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_console_pb2.DeleteRecurringTicketResponse, _abc.Awaitable[_console_pb2.DeleteRecurringTicketResponse]]: ...
 
 def add_ConsoleServiceServicer_to_server(servicer: ConsoleServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
