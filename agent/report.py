@@ -27,7 +27,8 @@ STATUS_MARK = {
 
 def show_report(runs: list[CheckRun], console: Console | None = None) -> None:
     """The checks grouped by category, a mark per status, and what to try for each problem."""
-    console = console or Console()
+    # Markup off: summaries carry the machine's own text ("[kworker/0:1]", "[/var]").
+    console = console or Console(markup=False)
     for category in Category:
         group = sorted((r for r in runs if r.category is category), key=lambda r: r.check_id)
         if not group:
@@ -45,9 +46,9 @@ def show_report(runs: list[CheckRun], console: Console | None = None) -> None:
         console.print(table)
     problems = [r for r in runs if r.remediation]
     if problems:
-        console.print("[bold]What to try[/]")
+        console.print(Text("What to try", style="bold"))
         for r in problems:
-            console.print(f"  [bold]{r.check_id}[/]: {r.remediation}")
+            console.print(Text.assemble("  ", (r.check_id, "bold"), f": {r.remediation}"))
     counts = {s: sum(1 for r in runs if r.status is s) for s in CheckStatus}
     console.print(", ".join(f"{n} {s.label}" for s, n in counts.items() if n) or "no checks run")
 
@@ -59,4 +60,4 @@ def show_catalog(checks: Mapping[str, Check[Any, Any]]) -> None:
     for check in sorted(checks.values(), key=lambda c: (c.category, c.id)):
         every = interval_text(check.default_interval.total_seconds())
         table.add_row(check.id, check.category.label, every, check.title)
-    Console().print(table)
+    Console(markup=False).print(table)

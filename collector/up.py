@@ -150,11 +150,11 @@ def _summary(client: ConsoleClient) -> str:
 
 
 def run_up(data_dir: Path, port: int, demo: bool, agent_config: Path | None) -> None:
-    console = Console()
+    console = Console(markup=False)  # hosts, summaries and errors are data, not markup
     try:
         agent_base = load_settings(AgentSettings, agent_config)
     except ConfigError as exc:
-        console.print(f"[red]remdiag up: agent config: {exc}[/]")
+        console.print(Text(f"remdiag up: agent config: {exc}", style="red"))
         sys.exit(2)
     if demo:
         # A disk check that cannot pass, every 10 s: a ticket opens within half a minute.
@@ -170,5 +170,5 @@ def run_up(data_dir: Path, port: int, demo: bool, agent_config: Path | None) -> 
         try:
             asyncio.run(up(data_dir, port, agent_base, console))
         except OSError as exc:
-            console.print(f"[red]remdiag up: {exc}[/]")
+            console.print(Text(f"remdiag up: {exc}", style="red"))
             sys.exit(1)

@@ -41,7 +41,7 @@ def row_json(row: HistoryRow) -> dict[str, Any]:
 
 
 def show_history(rows: list[HistoryRow], console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or Console(markup=False)  # arguments and errors are data, not markup
     table = Table(title="Diagnostics run on this PC (newest first)", title_justify="left")
     for column in ("when (UTC)", "action", "arguments", "asked by", "ticket", "result"):
         table.add_column(column)

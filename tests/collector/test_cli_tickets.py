@@ -258,3 +258,11 @@ async def test_agents_tag_errors(remdiag: Desk) -> None:
     )
     # Nothing was changed (JSON leaves an empty list out).
     assert [a.get("tags", []) for a in await remdiag.json("agents")] == [[]]
+
+
+async def test_text_with_brackets_prints_as_it_is(remdiag: Desk) -> None:
+    """A comment (or summary, or host name) is data: "[/tmp]" is not a closing markup tag."""
+    tid = str(await remdiag.machines.fail(await remdiag.machines.enroll(1), 0))
+    await remdiag.ok("comment", tid, "cleaned [/tmp] and [bold] nothing else", as_="alice")
+    shown = await remdiag.ok("ticket", tid)
+    assert "cleaned [/tmp] and [bold] nothing else" in shown
