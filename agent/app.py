@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 
 from agent import convert
 from agent.checks.registry import CHECKS
@@ -27,11 +26,15 @@ from agent.inventory import InventoryTracker
 from agent.outbox import SPOOL_FILE, Outbox
 from agent.plan import Plan, PlannedCheck, PolicyEntry, build_plan
 from agent.runner import run_check
+from agent.saved_policy import load_policy, save_policy
 from agent.transport import Transport, TransportSettings
+from remdiag.crontab import CronError
 from remdiag.v1 import common_pb2
 
 log = logging.getLogger(__name__)
 CHECK_THREADS = 2
+# A cron run the agent missed (asleep, busy) still happens if it is at most this late.
+CRON_MISFIRE_GRACE_S = 300
 M_ARENA_MAX = -8  # glibc's mallopt parameter number
 # Every job run at INFO would drown the agent's own log.
 logging.getLogger("apscheduler").setLevel(logging.WARNING)
@@ -63,6 +66,9 @@ class Agent:
         self.machine = machine_facts(settings.state_dir)
         self._implied = implied_thresholds(settings)
         self._policy: dict[str, PolicyEntry] = {}
+        self.policy_version = 0
+        """The version of the last policy applied; 0 before any."""
+        self._saved_policy: common_pb2.Policy | None = None
         self.plan: Plan = build_plan(CHECKS, settings.checks, None, self._implied)
         self.transport = Transport(
             TransportSettings(
@@ -82,6 +88,7 @@ class Agent:
             on_policy=self._on_policy_message,
             inventory=InventoryTracker(self.inventory_sections),
             on_diagnostic=self.run_diagnostic,
+            policy_version=lambda: self.policy_version,
         )
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._scheduled: dict[str, PlannedCheck] = {}
@@ -90,6 +97,12 @@ class Agent:
             ActionContext(self.source, lambda: self.plan, self.inventory_sections),
             History(settings.state_dir / HISTORY_FILE, settings.diagnostics.history_max),
         )
+        # The last policy received, followed from the start: the collector may be out of reach.
+        self._saved_policy = load_policy(settings.state_dir)
+        if self._saved_policy is not None:
+            self.apply_policy(
+                convert.policy_entries(self._saved_policy), self._saved_policy.version
+            )
 
     async def run(self) -> None:
         """Run checks on schedule and keep the stream up until cancelled."""
@@ -104,10 +117,10 @@ class Agent:
         finally:
             self._scheduler.shutdown(wait=False)
 
-    def apply_policy(self, policy: dict[str, PolicyEntry]) -> Plan:
+    def apply_policy(self, policy: dict[str, PolicyEntry], version: int = 0) -> Plan:
         """Rebuild the plan with the collector's policy and reschedule what changed."""
-        self._policy = policy
-        self.plan = build_plan(CHECKS, self.settings.checks, policy, self._implied)
+        self.plan = build_plan(CHECKS, self.settings.checks, policy, self._implied, self.plan)
+        self._policy, self.policy_version = policy, version
         for problem in self.plan.problems:
             log.warning("%s", problem)
         if self._scheduler.running:
@@ -122,7 +135,7 @@ class Agent:
         self.settings = type(self.settings).model_validate(
             {**self.settings.model_dump(), "checks": checks}
         )
-        return self.apply_policy(self._policy)
+        return self.apply_policy(self._policy, self.policy_version)
 
     async def run_diagnostic(self, request: Request, progress: ProgressSink) -> Outcome:
         """Run a technician's diagnostic request (agent/diagnostics/runner.py); never raises
@@ -145,28 +158,65 @@ class Agent:
         }
 
     def _on_policy_message(self, message: common_pb2.Policy) -> None:
-        self.apply_policy(convert.policy_entries(message))
+        """Apply a policy from the stream and keep it on disk. Never raises: what cannot be
+        applied is logged and the agent carries on with what it had."""
+        try:
+            self.apply_policy(convert.policy_entries(message), message.version)
+        except Exception:
+            log.exception("policy version %d could not be applied", message.version)
+            return
+        if message == self._saved_policy:
+            return  # the same policy again (every reconnect): nothing to write
+        try:
+            save_policy(self.settings.state_dir, message)
+        except OSError as exc:
+            log.warning("cannot keep policy version %d on disk: %s", message.version, exc)
+            return
+        saved = common_pb2.Policy()
+        saved.CopyFrom(message)
+        self._saved_policy = saved
+        log.info("policy version %d applied and saved", message.version)
 
     def _schedule(self, plan: Plan) -> None:
+        """Make the jobs match the plan. An unchanged check keeps its job and next run. A check
+        on an interval that is new or changed runs soon, then at its interval; one on cron
+        waits for its next fire time, and a change of thresholds alone keeps that time."""
         wanted = {p.check.id: p for p in plan.checks}
         for check_id in list(self._scheduled):
-            if wanted.get(check_id) != self._scheduled[check_id]:
+            if check_id not in wanted:
                 self._scheduler.remove_job(check_id)
                 del self._scheduled[check_id]
         now = datetime.now(UTC)
         for index, (check_id, planned) in enumerate(sorted(wanted.items())):
-            if check_id in self._scheduled:
+            current = self._scheduled.get(check_id)
+            if current == planned:
                 continue
+            if current is not None and planned.cron and current.schedule == planned.schedule:
+                self._scheduler.modify_job(check_id, args=[planned])
+                self._scheduled[check_id] = planned
+                continue
+            try:
+                trigger = planned.trigger()
+            except CronError as exc:  # build_plan validates cron: only a bug gets here
+                log.error("%s: %s; its schedule stays as it was", check_id, exc)
+                continue
+            if current is not None:
+                self._scheduler.remove_job(check_id)
+            timing: dict[str, Any] = {"misfire_grace_time": CRON_MISFIRE_GRACE_S}
+            if not planned.cron:
+                timing = {
+                    # First run now, spread a little so checks do not all gather at once.
+                    "next_run_time": now + timedelta(milliseconds=200 * index),
+                    "misfire_grace_time": max(1, int(planned.interval_seconds)),
+                }
             self._scheduler.add_job(
                 self._run_one,
-                IntervalTrigger(seconds=planned.interval_seconds, jitter=None),
+                trigger,
                 args=[planned],
                 id=check_id,
-                # First run now, spread a little so checks do not all gather at once.
-                next_run_time=now + timedelta(milliseconds=200 * index),
                 max_instances=1,
                 coalesce=True,
-                misfire_grace_time=max(1, int(planned.interval_seconds)),
+                **timing,
             )
             self._scheduled[check_id] = planned
         log.info("scheduled %d checks", len(self._scheduled))

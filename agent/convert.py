@@ -11,6 +11,7 @@ from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from agent import __version__
 from agent.diagnostics.model import Outcome, Request
 from agent.facts.machine import MachineFacts
 from agent.outbox import Batch
@@ -91,17 +92,45 @@ def policy_entries(policy: common_pb2.Policy) -> dict[str, PolicyEntry]:
             thresholds=json_format.MessageToDict(p.thresholds)
             if p.HasField("thresholds")
             else None,
+            cron=p.cron,
+            timezone=p.timezone,
         )
         for p in policy.checks
     }
 
 
-def heartbeat_message(queued: int, dropped: int = 0) -> agent_pb2.AgentMessage:
-    """A heartbeat saying how many results wait in the spool and how many it ever dropped."""
+def hello_message(
+    agent_id: str,
+    machine: MachineFacts,
+    *,
+    last_sequence: int,
+    dropped: int,
+    policy_version: int,
+) -> agent_pb2.AgentMessage:
+    """The stream's first message: who this is, where its spool stands, which policy it runs."""
+    return agent_pb2.AgentMessage(
+        hello=agent_pb2.Hello(
+            agent_id=agent_id,
+            agent_version=__version__,
+            machine=machine_identity(machine),
+            last_sequence=last_sequence,
+            dropped=dropped,
+            policy_version=policy_version,
+        )
+    )
+
+
+def heartbeat_message(
+    queued: int, dropped: int = 0, policy_version: int = 0
+) -> agent_pb2.AgentMessage:
+    """A heartbeat saying how many results wait in the spool, how many it ever dropped, and
+    which policy version the agent runs."""
     sent = Timestamp()
     sent.GetCurrentTime()
     return agent_pb2.AgentMessage(
-        heartbeat=agent_pb2.Heartbeat(sent_at=sent, queued=queued, dropped=dropped)
+        heartbeat=agent_pb2.Heartbeat(
+            sent_at=sent, queued=queued, dropped=dropped, policy_version=policy_version
+        )
     )
 
 

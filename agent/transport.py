@@ -16,7 +16,7 @@ from typing import Any
 
 import grpc
 
-from agent import __version__, convert
+from agent import convert
 from agent.config import TlsSettings
 from agent.diagnostics.model import Outcome, Request
 from agent.enroll import CaFileError, EnrollmentError, enroll, open_channel, trusted_ca
@@ -75,11 +75,14 @@ class Transport:
         inventory: InventoryTracker,
         rng: random.Random | None = None,
         on_diagnostic: DiagnosticHandler | None = None,
+        policy_version: Callable[[], int] = lambda: 0,
     ) -> None:
         self._settings = settings
         self._machine = machine
         self._outbox = outbox
         self._on_policy = on_policy
+        # The version of the policy the agent runs, for Hello and heartbeats.
+        self._policy_version = policy_version
         self._inventory = inventory
         self._on_diagnostic = on_diagnostic
         self._diagnostics: set[asyncio.Task[None]] = set()
@@ -190,14 +193,12 @@ class Transport:
             )
         )
         await call.write(
-            agent_pb2.AgentMessage(
-                hello=agent_pb2.Hello(
-                    agent_id=identity.agent_id,
-                    agent_version=__version__,
-                    machine=convert.machine_identity(self._machine),
-                    last_sequence=self._outbox.last_sequence,
-                    dropped=self._outbox.dropped,
-                )
+            convert.hello_message(
+                identity.agent_id,
+                self._machine,
+                last_sequence=self._outbox.last_sequence,
+                dropped=self._outbox.dropped,
+                policy_version=self._policy_version(),
             )
         )
         first = await asyncio.wait_for(call.read(), WELCOME_TIMEOUT_S)
@@ -298,7 +299,10 @@ class Transport:
                 next_inventory = loop.time() + self._settings.inventory_interval_seconds
             if loop.time() >= next_heartbeat:
                 await self._send(
-                    call, convert.heartbeat_message(len(self._outbox), self._outbox.dropped)
+                    call,
+                    convert.heartbeat_message(
+                        len(self._outbox), self._outbox.dropped, self._policy_version()
+                    ),
                 )
                 next_heartbeat = loop.time() + self.heartbeat_interval
 

@@ -22,7 +22,13 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_TARGET_CHARS = 255
 MAX_DETAIL_CHARS = 500
-_TARGET_FIELDS = (("agent_id", "agent"), ("ticket_id", "ticket"), ("window_id", "window"))
+_TARGET_FIELDS = (
+    ("agent_id", "agent"),
+    ("ticket_id", "ticket"),
+    ("window_id", "window"),
+    ("task_id", "task"),
+    ("recurring_id", "recurring ticket"),
+)
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,25 @@ def describe(method: str, request: Any, response: Any = None) -> tuple[str, str]
         detail = request.window.name
     elif method == "RunDiagnostic":
         detail = request.action
+    elif method == "CreateTask":
+        if response is not None and response.id:
+            target = f"task {response.id}"
+        detail = request.task.name
+    elif method == "CreateRecurringTicket":
+        if response is not None and response.id:
+            target = f"recurring ticket {response.id}"
+        detail = request.recurring.name
+    elif method in ("GetPolicy", "DeletePolicy"):
+        target = f"policy {request.name}"
+    elif method == "ApplyPolicy":
+        names = [s.fields["name"].string_value for s in request.specs if "name" in s.fields]
+        target = f"policy {', '.join(names)}"
+        if request.dry_run:
+            detail = "dry run"
+        elif response is not None:
+            detail = f"{response.machines_affected} machines affected"
+    elif method == "GetEffectivePolicy":
+        target = f"machine {request.machine}"
     return target[:MAX_TARGET_CHARS], detail[:MAX_DETAIL_CHARS]
 
 

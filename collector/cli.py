@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from collector import __version__, audit, console_tokens, convert, fleet, tokens
+from collector import __version__, audit, console_tokens, convert, fleet, policies, tokens
 from collector.client import ConsoleClient, ConsoleError, DiagnosticWaitTimeout
 from collector.config import DEFAULT_PORT, CollectorSettings
 from collector.console_tokens import Role
@@ -38,9 +39,13 @@ from collector.views import (
     as_json,
     diagnostic_line,
     diagnostics_table,
+    recurring_table,
     report_csv_rows,
     report_json,
     report_view,
+    short_version,
+    task_history_table,
+    tasks_table,
     ticket_view,
     tickets_table,
     windows_table,
@@ -48,7 +53,7 @@ from collector.views import (
 from collector.windows import WindowError, start_time
 from remdiag.configfile import ConfigError, load_settings
 from remdiag.v1 import console_pb2
-from remdiag.vocabulary import Category, DiagnosticState, Priority, TicketState, Tier
+from remdiag.vocabulary import Category, DiagnosticState, Priority, Severity, TicketState, Tier
 
 T = TypeVar("T")
 
@@ -82,6 +87,12 @@ def collector_option(command: Callable[..., T]) -> Callable[..., T]:
 
 
 json_option = click.option("--json", "as_json_", is_flag=True, help="Print JSON.")
+
+
+def terminal(stderr: bool = False) -> Console:
+    """Where tables go. Markup off: host names, summaries and comments are data, and a "[/x]"
+    in them must print as it is, not fail as a closing tag."""
+    return Console(markup=False, stderr=stderr)
 
 
 @click.group()
@@ -208,7 +219,7 @@ def agents(ctx: click.Context, address: str, as_json_: bool) -> None:
     if as_json_:
         click.echo(json.dumps([as_json(a) for a in found], indent=2))
     else:
-        Console().print(agents_table(found))
+        terminal().print(agents_table(found))
 
 
 TICKET_SORTS = {
@@ -281,7 +292,7 @@ def tickets(
     if as_json_:
         click.echo(json.dumps([as_json(t) for t in found], indent=2))
     else:
-        Console().print(tickets_table(found, title="Open tickets" if open_only else "Tickets"))
+        terminal().print(tickets_table(found, title="Open tickets" if open_only else "Tickets"))
 
 
 @main.command()
@@ -294,7 +305,7 @@ def ticket(address: str, as_json_: bool, ticket_id: int) -> None:
     if as_json_:
         click.echo(json.dumps(as_json(detail), indent=2))
     else:
-        Console().print(ticket_view(detail))
+        terminal().print(ticket_view(detail))
 
 
 def ticket_action(command: Callable[..., None]) -> click.Command:
@@ -460,7 +471,7 @@ def report(address: str, as_json_: bool, as_csv: bool, since: str) -> None:
         writer.writerows(report_csv_rows(found))
         click.echo(out.getvalue(), nl=False)
     else:
-        Console().print(report_view(found))
+        terminal().print(report_view(found))
 
 
 @main.group(invoke_without_command=True)
@@ -479,7 +490,7 @@ def windows(ctx: click.Context, address: str, as_json_: bool) -> None:
     if as_json_:
         click.echo(json.dumps([as_json(w) for w in found], indent=2))
     else:
-        Console().print(windows_table(found))
+        terminal().print(windows_table(found))
 
 
 @windows.command("create")
@@ -504,6 +515,11 @@ def windows(ctx: click.Context, address: str, as_json_: bool) -> None:
 @click.option("--tag", "tags", multiple=True, help="Cover the machines with this tag.")
 @click.option("--machine", "agent_ids", multiple=True, help="Cover this agent id.")
 @click.option("--all", "all_machines", is_flag=True, help="Cover every machine.")
+@click.option(
+    "--policy",
+    "policy_name",
+    help="Cover the target of this policy (its tags, machines or all), as it is now.",
+)
 def windows_create(
     address: str,
     as_json_: bool,
@@ -515,8 +531,10 @@ def windows_create(
     tags: tuple[str, ...],
     agent_ids: tuple[str, ...],
     all_machines: bool,
+    policy_name: str | None,
 ) -> None:
-    """Create a one-off (--start) or recurring (--cron) window covering --tag, --machine or --all.
+    """Create a one-off (--start) or recurring (--cron) window covering --tag, --machine or --all
+    (or the target of a --policy).
 
     \b
     remdiag windows create --name upgrade --start 2026-12-01T22:00 --duration 2h --all
@@ -531,6 +549,13 @@ def windows_create(
         _fail(f"--duration: {exc}", 2)
     if length.total_seconds() % 60:
         _fail("--duration: a whole number of minutes", 2)
+    if policy_name is not None:
+        if tags or agent_ids or all_machines:
+            _fail("give --policy or --tag/--machine/--all, not both", 2)
+        document = _console(address, lambda c: c.get_policy(policy_name))
+        target = as_json(document.spec).get("target", {})
+        all_machines = bool(target.get("all"))
+        tags, agent_ids = tuple(target.get("tags", ())), tuple(target.get("machines", ()))
     window = console_pb2.MaintenanceWindow(
         name=name,
         cron=cron or "",
@@ -549,7 +574,7 @@ def windows_create(
     if as_json_:
         click.echo(json.dumps(as_json(made), indent=2))
     else:
-        Console().print(windows_table([made]))
+        terminal().print(windows_table([made]))
 
 
 @windows.command("delete")
@@ -630,7 +655,7 @@ def diagnose(
         ticket_id=ticket_id or 0,
         no_wait=no_wait,
     )
-    console = Console(stderr=True)
+    console = terminal(stderr=True)
     last: console_pb2.Diagnostic | None = None
 
     def follow(client: ConsoleClient) -> None:
@@ -653,7 +678,7 @@ def diagnose(
     if as_json_:
         click.echo(json.dumps(as_json(last), indent=2))
     elif last.HasField("output"):
-        Console().print_json(json.dumps(as_json(last.output)))
+        terminal().print_json(json.dumps(as_json(last.output)))
     state = DiagnosticState(last.state)
     if state.is_final and state is not DiagnosticState.DONE:
         sys.exit(1)
@@ -685,7 +710,7 @@ def diagnostics_list(
     if as_json_:
         click.echo(json.dumps([as_json(d) for d in found], indent=2))
     else:
-        Console().print(diagnostics_table(found))
+        terminal().print(diagnostics_table(found))
 
 
 @main.command("actions")
@@ -697,7 +722,7 @@ def actions_list(address: str, as_json_: bool) -> None:
     if as_json_:
         click.echo(json.dumps([as_json(a) for a in found], indent=2))
     else:
-        Console().print(actions_table(found))
+        terminal().print(actions_table(found))
 
 
 @main.command("audit")
@@ -742,7 +767,387 @@ def audit_log(
             e.outcome,
             e.detail,
         )
+    terminal().print(table)
+
+
+@main.group("policy")
+def policy_group() -> None:
+    """Policies: which checks run where, how often and how strictly (README, "Policies").
+
+    \b
+    Precedence, lowest first: the collector's [checks], policies for all machines, policies
+    for a tag the machine carries, policies naming the machine; within a layer by
+    (priority, name). Connected machines get a changed policy at once.
+    """
+
+
+def _policy_files(paths: tuple[Path, ...]) -> list[dict[str, Any]]:
+    try:
+        return policies.read_files(paths)
+    except policies.PolicyError as exc:
+        _fail(str(exc), 2)
+
+
+def _print_changes(reply: console_pb2.ApplyPolicyResponse, dry_run: bool) -> None:
+    for change in reply.changes:
+        if change.diff:
+            click.echo(change.diff, nl=not change.diff.endswith("\n"))
+    for change in reply.changes:
+        verb = {"created": "create", "changed": "change"}.get(change.change)
+        if dry_run and verb:
+            click.echo(f"would {verb} {change.name} (version {change.version})")
+        else:
+            click.echo(f"{change.change} {change.name} (version {change.version})")
+    would = "would change" if dry_run else "changed"
+    click.echo(f"{reply.machines_affected} machines' effective policy {would}")
+
+
+_files_option = click.option(
+    "-f",
+    "--file",
+    "paths",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Policy TOML file (repeatable): one policy, or [[policy]] tables.",
+)
+
+
+@policy_group.command("apply")
+@collector_option
+@_files_option
+@click.option("--dry-run", is_flag=True, help="Only show what would change.")
+def policy_apply(address: str, paths: tuple[Path, ...], dry_run: bool) -> None:
+    """Create or replace the policies in the files, all together or none (admin)."""
+    documents = _policy_files(paths)
+    reply = _console(address, lambda c: c.apply_policies(documents, dry_run=dry_run))
+    _print_changes(reply, dry_run)
+
+
+@policy_group.command("diff")
+@collector_option
+@_files_option
+def policy_diff(address: str, paths: tuple[Path, ...]) -> None:
+    """What `policy apply` would change (a dry run)."""
+    documents = _policy_files(paths)
+    reply = _console(address, lambda c: c.apply_policies(documents, dry_run=True))
+    _print_changes(reply, True)
+
+
+def _target_text(spec: dict[str, Any]) -> str:
+    target = spec.get("target") or {}
+    if target.get("all"):
+        return "all"
+    if target.get("tags"):
+        return "tags " + ", ".join(target["tags"])
+    return "machines " + ", ".join(target.get("machines") or [])
+
+
+@policy_group.command("list")
+@collector_option
+@json_option
+def policy_list(address: str, as_json_: bool) -> None:
+    """The policies, by name."""
+    found = _console(address, lambda c: c.list_policies())
+    if as_json_:
+        click.echo(json.dumps([as_json(p) for p in found], indent=2))
+        return
+    table = Table(title=f"Policies ({len(found)})", title_justify="left")
+    for column in ("name", "target", "priority", "checks", "version", "updated", "by"):
+        table.add_column(column)
+    for p in found:
+        spec = convert.struct_to_dict(p.spec)
+        table.add_row(
+            p.name,
+            _target_text(spec),
+            str(int(spec.get("priority", 0))),
+            ", ".join(sorted(spec.get("checks") or {})) or "-",
+            str(p.version),
+            f"{p.updated_at.ToDatetime():%Y-%m-%d %H:%M} UTC",
+            p.updated_by,
+        )
     Console().print(table)
+
+
+@policy_group.command("show")
+@collector_option
+@json_option
+@click.argument("name")
+def policy_show(address: str, as_json_: bool, name: str) -> None:
+    """One policy as stored (validated, defaults left out)."""
+    found = _console(address, lambda c: c.get_policy(name))
+    if as_json_:
+        click.echo(json.dumps(as_json(found), indent=2))
+        return
+    click.echo(
+        f"{found.name}: version {found.version}, updated "
+        f"{found.updated_at.ToDatetime():%Y-%m-%d %H:%M} UTC by {found.updated_by}"
+    )
+    click.echo(json.dumps(convert.struct_to_dict(found.spec), indent=2, sort_keys=True))
+
+
+@policy_group.command("delete")
+@collector_option
+@click.argument("name")
+def policy_delete(address: str, name: str) -> None:
+    """Delete a policy (admin); machines fall back to the layers below it."""
+    reply = _console(address, lambda c: c.delete_policy(name))
+    click.echo(f"deleted {name}; {reply.machines_affected} machines' effective policy changed")
+
+
+@policy_group.command("effective")
+@collector_option
+@json_option
+@click.argument("machine")
+def policy_effective(address: str, as_json_: bool, machine: str) -> None:
+    """What MACHINE (agent id or host name) runs, and where each value comes from.
+
+    Values no layer sets are the agent's own (its config, else the check's default).
+    """
+    found = _console(address, lambda c: c.effective_policy(machine))
+    if as_json_:
+        click.echo(json.dumps(as_json(found), indent=2))
+        return
+    running = short_version(found.running_version) if found.running_version else "none yet"
+    state = "runs it" if found.running_version == found.version else f"behind: runs {running}"
+    table = Table(
+        title=f"Effective policy of {found.hostname} ({found.agent_id}): "
+        f"version {short_version(found.version)}, {state}",
+        title_justify="left",
+        caption="policies, lowest first: " + (", ".join(found.policies) or "none"),
+        caption_justify="left",
+    )
+    for column in ("check", "field", "value", "source"):
+        table.add_column(column)
+    for v in found.values:
+        table.add_row(v.check_id, v.field, v.value_json, v.source)
+    Console().print(table)
+
+
+def _target(
+    tags: tuple[str, ...], agent_ids: tuple[str, ...], all_machines: bool
+) -> console_pb2.TaskTarget:
+    if all_machines and (tags or agent_ids):
+        _fail("give --all, or --tag and --machine, not both", 2)
+    if not (all_machines or tags or agent_ids):
+        _fail("give --tag, --machine or --all: which machines", 2)
+    return console_pb2.TaskTarget(all_machines=all_machines, tags=tags, agent_ids=agent_ids)
+
+
+def parse_step(text: str) -> console_pb2.TaskStep:
+    """'ACTION [NAME=VALUE ...]' (shell-style quoting) as a task step; the pairs read as --arg's."""
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"{text!r}: {exc}", param_hint="--step") from None
+    if not words:
+        raise click.BadParameter("empty step: give an action name", param_hint="--step")
+    try:
+        args = parse_args(tuple(words[1:]))
+    except click.BadParameter as exc:
+        raise click.BadParameter(exc.message, param_hint="--step") from None
+    return console_pb2.TaskStep(action=words[0], args=convert.dict_to_struct(args))
+
+
+@main.group("tasks", invoke_without_command=True)
+@collector_option
+@json_option
+@click.pass_context
+def tasks_group(ctx: click.Context, address: str, as_json_: bool) -> None:
+    """List scheduled maintenance tasks (or create / delete one, or show its history).
+
+    A task runs diagnostic actions (remdiag actions) on a cron schedule across machines, each
+    machine's start spread over the task's window; a machine offline at its start runs it when
+    it returns, if the window is still open. A failed run opens a ticket (check task:NAME).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    found = _console(address, lambda c: c.list_tasks())
+    if as_json_:
+        click.echo(json.dumps([as_json(t) for t in found], indent=2))
+    else:
+        terminal().print(tasks_table(found))
+
+
+@tasks_group.command("create")
+@collector_option
+@json_option
+@click.option("--name", required=True, help="Up to 48 letters, digits, spaces, '.', '_', '-'.")
+@click.option(
+    "--step",
+    "steps",
+    multiple=True,
+    required=True,
+    metavar="'ACTION [NAME=VALUE ...]'",
+    help="An action and its arguments; repeat for more steps (up to 10), run in order.",
+)
+@click.option("--cron", required=True, help="minute hour day month weekday (0 or 7 is Sunday).")
+@click.option(
+    "--timezone",
+    "timezone_name",
+    default="UTC",
+    show_default=True,
+    help="IANA timezone the cron is read in.",
+)
+@click.option("--window", required=True, help="Starts are spread over this: 30m, 2h (1m to 24h).")
+@click.option("--tag", "tags", multiple=True, help="Run on the machines with this tag.")
+@click.option("--machine", "agent_ids", multiple=True, help="Run on this agent id.")
+@click.option("--all", "all_machines", is_flag=True, help="Run on every machine.")
+def tasks_create(
+    address: str,
+    as_json_: bool,
+    name: str,
+    steps: tuple[str, ...],
+    cron: str,
+    timezone_name: str,
+    window: str,
+    tags: tuple[str, ...],
+    agent_ids: tuple[str, ...],
+    all_machines: bool,
+) -> None:
+    """Create a maintenance task.
+
+    \b
+    remdiag tasks create --name 'weekly check-up' --step inventory \\
+        --step 'smart_details' --step 'largest_dirs path=/home' \\
+        --cron '0 2 * * 0' --timezone Europe/Lisbon --window 2h --tag laptops
+    """
+    parsed = [parse_step(text) for text in steps]
+    try:
+        length = tokens.parse_duration(window)
+    except ValueError as exc:
+        _fail(f"--window: {exc}", 2)
+    if length.total_seconds() % 60:
+        _fail("--window: a whole number of minutes", 2)
+    task = console_pb2.MaintenanceTask(
+        name=name,
+        steps=parsed,
+        cron=cron,
+        timezone=timezone_name,
+        window_minutes=int(length.total_seconds() // 60),
+        target=_target(tags, agent_ids, all_machines),
+    )
+    made = _console(address, lambda c: c.create_task(task))
+    if as_json_:
+        click.echo(json.dumps(as_json(made), indent=2))
+    else:
+        terminal().print(tasks_table([made]))
+
+
+@tasks_group.command("delete")
+@collector_option
+@click.argument("task_id", type=click.IntRange(min=1, max=2**63 - 1))
+def tasks_delete(address: str, task_id: int) -> None:
+    """Delete a maintenance task and its history (its tickets stay)."""
+    _console(address, lambda c: c.delete_task(task_id))
+    click.echo(f"task {task_id} deleted")
+
+
+@tasks_group.command("history")
+@collector_option
+@json_option
+@click.argument("task_id", type=click.IntRange(min=1, max=2**63 - 1))
+@click.option("--limit", type=click.IntRange(1, 1000), default=200, show_default=True)
+def tasks_history(address: str, as_json_: bool, task_id: int, limit: int) -> None:
+    """Each machine's runs of a task, newest first: outcome, steps, the ticket a failure opened."""
+    found = _console(address, lambda c: c.task_history(task_id, limit))
+    if as_json_:
+        click.echo(json.dumps(as_json(found), indent=2))
+    else:
+        terminal().print(task_history_table(found))
+
+
+@main.group("recurring", invoke_without_command=True)
+@collector_option
+@json_option
+@click.pass_context
+def recurring_group(ctx: click.Context, address: str, as_json_: bool) -> None:
+    """List recurring preventive tickets (or create / delete one).
+
+    Each opens a ticket (check preventive:NAME) on a schedule for every machine of its target
+    that has none of it still open, placed by the usual priority, tier and SLA rules.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    found = _console(address, lambda c: c.list_recurring())
+    if as_json_:
+        click.echo(json.dumps([as_json(r) for r in found], indent=2))
+    else:
+        terminal().print(recurring_table(found))
+
+
+@recurring_group.command("create")
+@collector_option
+@json_option
+@click.option("--name", required=True, help="Up to 48 letters, digits, spaces, '.', '_', '-'.")
+@click.option("--title", required=True, help="The tickets' title.")
+@click.option("--description", default="", help="What to do: the tickets' first event.")
+@click.option("--cron", help="minute hour day month weekday (0 or 7 is Sunday).")
+@click.option(
+    "--timezone",
+    "timezone_name",
+    default="UTC",
+    show_default=True,
+    help="IANA timezone the cron is read in.",
+)
+@click.option(
+    "--every-days",
+    type=click.IntRange(1, 3650),
+    help="Instead of --cron: every N days, the first now.",
+)
+@click.option("--tag", "tags", multiple=True, help="For the machines with this tag.")
+@click.option("--machine", "agent_ids", multiple=True, help="For this agent id.")
+@click.option("--all", "all_machines", is_flag=True, help="For every machine.")
+@click.option("--category", type=_names(Category), default="software", show_default=True)
+@click.option("--severity", type=_names(Severity), default="warning", show_default=True)
+def recurring_create(
+    address: str,
+    as_json_: bool,
+    name: str,
+    title: str,
+    description: str,
+    cron: str | None,
+    timezone_name: str,
+    every_days: int | None,
+    tags: tuple[str, ...],
+    agent_ids: tuple[str, ...],
+    all_machines: bool,
+    category: str,
+    severity: str,
+) -> None:
+    """Create a recurring preventive ticket.
+
+    \b
+    remdiag recurring create --name backups --title 'Check the backup restores' \\
+        --every-days 90 --tag finance
+    """
+    if (cron is None) == (every_days is None):
+        _fail("give exactly one of --cron or --every-days", 2)
+    recurring = console_pb2.RecurringTicket(
+        name=name,
+        title=title,
+        description=description,
+        cron=cron or "",
+        timezone=timezone_name,
+        every_days=every_days or 0,
+        target=_target(tags, agent_ids, all_machines),
+        category=int(Category[category.upper()]),  # type: ignore[arg-type]
+        severity=int(Severity[severity.upper()]),  # type: ignore[arg-type]
+    )
+    made = _console(address, lambda c: c.create_recurring(recurring))
+    if as_json_:
+        click.echo(json.dumps(as_json(made), indent=2))
+    else:
+        terminal().print(recurring_table([made]))
+
+
+@recurring_group.command("delete")
+@collector_option
+@click.argument("recurring_id", type=click.IntRange(min=1, max=2**63 - 1))
+def recurring_delete(address: str, recurring_id: int) -> None:
+    """Delete a recurring preventive ticket (the tickets it opened stay)."""
+    _console(address, lambda c: c.delete_recurring(recurring_id))
+    click.echo(f"recurring ticket {recurring_id} deleted")
 
 
 # Admin commands on the collector's database: whoever can open it is its admin. They run where
@@ -1024,7 +1429,7 @@ def token_list(config_path: Path | None, database_url: str | None, as_json_: boo
             f"{c.created_at:%Y-%m-%d %H:%M}",
             f"{c.expires_at:%Y-%m-%d %H:%M}" if c.expires_at else "never",
         )
-    Console().print(table)
+    terminal().print(table)
 
 
 @token.command("revoke")

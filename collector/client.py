@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 import grpc
+from google.protobuf.struct_pb2 import Struct
 
 from remdiag.v1 import console_pb2, console_pb2_grpc
 
@@ -166,6 +167,88 @@ class ConsoleClient:
     def list_audit(self, request: console_pb2.ListAuditRequest) -> list[console_pb2.AuditEntry]:
         reply = self._call(lambda: self._stub.ListAudit(request, timeout=TIMEOUT_S))
         return list(reply.entries)
+
+    def apply_policies(
+        self, specs: Sequence[Mapping[str, Any]], dry_run: bool = False
+    ) -> console_pb2.ApplyPolicyResponse:
+        """Apply policy documents together (all or none); `dry_run` only says what would change."""
+        structs = []
+        for spec in specs:
+            struct = Struct()
+            struct.update(spec)
+            structs.append(struct)
+        request = console_pb2.ApplyPolicyRequest(specs=structs, dry_run=dry_run)
+        reply: console_pb2.ApplyPolicyResponse = self._call(
+            lambda: self._stub.ApplyPolicy(request, timeout=TIMEOUT_S)
+        )
+        return reply
+
+    def list_policies(self) -> list[console_pb2.PolicyDocument]:
+        request = console_pb2.ListPoliciesRequest()
+        reply = self._call(lambda: self._stub.ListPolicies(request, timeout=TIMEOUT_S))
+        return list(reply.policies)
+
+    def get_policy(self, name: str) -> console_pb2.PolicyDocument:
+        request = console_pb2.GetPolicyRequest(name=name)
+        reply: console_pb2.PolicyDocument = self._call(
+            lambda: self._stub.GetPolicy(request, timeout=TIMEOUT_S)
+        )
+        return reply
+
+    def delete_policy(self, name: str) -> console_pb2.DeletePolicyResponse:
+        request = console_pb2.DeletePolicyRequest(name=name)
+        reply: console_pb2.DeletePolicyResponse = self._call(
+            lambda: self._stub.DeletePolicy(request, timeout=TIMEOUT_S)
+        )
+        return reply
+
+    def effective_policy(self, machine: str) -> console_pb2.EffectivePolicy:
+        request = console_pb2.GetEffectivePolicyRequest(machine=machine)
+        reply: console_pb2.EffectivePolicy = self._call(
+            lambda: self._stub.GetEffectivePolicy(request, timeout=TIMEOUT_S)
+        )
+        return reply
+
+    def create_task(self, task: console_pb2.MaintenanceTask) -> console_pb2.MaintenanceTask:
+        request = console_pb2.CreateTaskRequest(task=task)
+        reply: console_pb2.MaintenanceTask = self._call(
+            lambda: self._stub.CreateTask(request, timeout=TIMEOUT_S)
+        )
+        return reply
+
+    def list_tasks(self) -> list[console_pb2.MaintenanceTask]:
+        request = console_pb2.ListTasksRequest()
+        reply = self._call(lambda: self._stub.ListTasks(request, timeout=TIMEOUT_S))
+        return list(reply.tasks)
+
+    def delete_task(self, task_id: int) -> None:
+        request = console_pb2.DeleteTaskRequest(task_id=task_id)
+        self._call(lambda: self._stub.DeleteTask(request, timeout=TIMEOUT_S))
+
+    def task_history(self, task_id: int, limit: int = 0) -> console_pb2.TaskHistory:
+        request = console_pb2.GetTaskHistoryRequest(task_id=task_id, limit=limit)
+        reply: console_pb2.TaskHistory = self._call(
+            lambda: self._stub.GetTaskHistory(request, timeout=TIMEOUT_S)
+        )
+        return reply
+
+    def create_recurring(
+        self, recurring: console_pb2.RecurringTicket
+    ) -> console_pb2.RecurringTicket:
+        request = console_pb2.CreateRecurringTicketRequest(recurring=recurring)
+        reply: console_pb2.RecurringTicket = self._call(
+            lambda: self._stub.CreateRecurringTicket(request, timeout=TIMEOUT_S)
+        )
+        return reply
+
+    def list_recurring(self) -> list[console_pb2.RecurringTicket]:
+        request = console_pb2.ListRecurringTicketsRequest()
+        reply = self._call(lambda: self._stub.ListRecurringTickets(request, timeout=TIMEOUT_S))
+        return list(reply.recurring)
+
+    def delete_recurring(self, recurring_id: int) -> None:
+        request = console_pb2.DeleteRecurringTicketRequest(recurring_id=recurring_id)
+        self._call(lambda: self._stub.DeleteRecurringTicket(request, timeout=TIMEOUT_S))
 
     def _call(self, call: Callable[[], T]) -> T:
         try:

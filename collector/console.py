@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import grpc
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from collector import actions, audit, convert, desk, diagnostics, fleet, report, windows
+from collector import (
+    actions,
+    audit,
+    convert,
+    desk,
+    diagnostics,
+    fleet,
+    policies,
+    recurring,
+    report,
+    tasks,
+    windows,
+)
 from collector.auth import principal
+from collector.config import CheckPolicySettings
 from collector.console_tokens import Role
 from collector.diagnostics import DiagnosticError, NoSuchMachineError
 from collector.dispatch import Dispatcher
@@ -16,7 +31,7 @@ from collector.ingest import DEFAULT_DESK
 from collector.lifecycle import ActionError, ArgumentError
 from collector.store.runner import Store
 from collector.triage import DeskSettings
-from remdiag.v1 import console_pb2, console_pb2_grpc
+from remdiag.v1 import agent_pb2, common_pb2, console_pb2, console_pb2_grpc
 from remdiag.vocabulary import DiagnosticState
 
 MAX_ID = 2**63 - 1  # BIGINT: larger ids cannot exist
@@ -39,6 +54,18 @@ REQUIRED_ROLE: dict[str, Role] = {
     "CreateWindow": Role.ADMIN,
     "DeleteWindow": Role.ADMIN,
     "ListAudit": Role.ADMIN,
+    "ListTasks": Role.TECHNICIAN,
+    "GetTaskHistory": Role.TECHNICIAN,
+    "CreateTask": Role.ADMIN,
+    "DeleteTask": Role.ADMIN,
+    "ListRecurringTickets": Role.TECHNICIAN,
+    "CreateRecurringTicket": Role.ADMIN,
+    "DeleteRecurringTicket": Role.ADMIN,
+    "ListPolicies": Role.TECHNICIAN,
+    "GetPolicy": Role.TECHNICIAN,
+    "GetEffectivePolicy": Role.TECHNICIAN,
+    "ApplyPolicy": Role.ADMIN,
+    "DeletePolicy": Role.ADMIN,
 }
 
 
@@ -55,10 +82,13 @@ class Console(console_pb2_grpc.ConsoleServiceServicer):
         store: Store,
         dispatcher: Dispatcher,
         desk_settings: DeskSettings = DEFAULT_DESK,
+        config_checks: Mapping[str, CheckPolicySettings] | None = None,
     ) -> None:
         self._store = store
         self._dispatcher = dispatcher
         self._desk = desk_settings
+        self._config_checks = config_checks or {}
+        """The collector config's [checks]: the lowest layer of every machine's policy."""
 
     async def RunDiagnostic(
         self, request: console_pb2.RunDiagnosticRequest, context: grpc.aio.ServicerContext
@@ -186,15 +216,22 @@ class Console(console_pb2_grpc.ConsoleServiceServicer):
     async def TagAgent(
         self, request: console_pb2.TagAgentRequest, context: grpc.aio.ServicerContext
     ) -> console_pb2.Agent:
+
+        def tag(s: Session) -> tuple[fleet.AgentView | None, common_pb2.Policy | None]:
+            view = fleet.tag(s, request.agent_id, request.add, request.remove)
+            # Its tags choose its policies: the new effective policy, if that changed.
+            changed = policies.policy_if_changed(s, request.agent_id, self._config_checks)
+            return view, changed
+
         try:
-            view = await self._store.run(
-                lambda s: fleet.tag(s, request.agent_id, request.add, request.remove)
-            )
+            view, changed = await self._store.run(tag)
         except fleet.TagError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         if view is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no agent {request.agent_id!r}")
         assert view is not None
+        if changed is not None:
+            self._dispatcher.hub.send(request.agent_id, agent_pb2.CollectorMessage(policy=changed))
         return convert.agent_message(view)
 
     async def GetTicket(
@@ -265,3 +302,153 @@ class Console(console_pb2_grpc.ConsoleServiceServicer):
             )
         )
         return console_pb2.ListAuditResponse(entries=[convert.audit_message(r) for r in rows])
+
+    async def ApplyPolicy(
+        self, request: console_pb2.ApplyPolicyRequest, context: grpc.aio.ServicerContext
+    ) -> console_pb2.ApplyPolicyResponse:
+        if not request.specs:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "give at least one policy")
+        try:
+            documents = [policies.parse(convert.struct_to_dict(spec)) for spec in request.specs]
+        except (policies.PolicyError, convert.InvalidMessageError) as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        now, actor = datetime.now(UTC), _actor(context)
+        try:
+            outcome = await self._store.run(
+                lambda s: policies.apply(
+                    s, documents, actor, now, self._config_checks, dry_run=request.dry_run
+                )
+            )
+        except policies.PolicyError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except IntegrityError:
+            await context.abort(
+                grpc.StatusCode.ABORTED, "another change to the same policy came first: try again"
+            )
+        self._push_policies(outcome.pushes)
+        return policies.apply_response(outcome)
+
+    async def ListPolicies(
+        self, request: console_pb2.ListPoliciesRequest, context: grpc.aio.ServicerContext
+    ) -> console_pb2.ListPoliciesResponse:
+        rows = await self._store.run(policies.list_policies)
+        return console_pb2.ListPoliciesResponse(
+            policies=[policies.document_message(r) for r in rows]
+        )
+
+    async def GetPolicy(
+        self, request: console_pb2.GetPolicyRequest, context: grpc.aio.ServicerContext
+    ) -> console_pb2.PolicyDocument:
+        row = await self._store.run(lambda s: policies.get_policy(s, request.name))
+        if row is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no policy {request.name!r}")
+        assert row is not None
+        return policies.document_message(row)
+
+    async def DeletePolicy(
+        self, request: console_pb2.DeletePolicyRequest, context: grpc.aio.ServicerContext
+    ) -> console_pb2.DeletePolicyResponse:
+        try:
+            outcome = await self._store.run(
+                lambda s: policies.delete(s, request.name, self._config_checks)
+            )
+        except policies.PolicyError as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        if outcome is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no policy {request.name!r}")
+        assert outcome is not None
+        self._push_policies(outcome.pushes)
+        return console_pb2.DeletePolicyResponse(machines_affected=outcome.machines_affected)
+
+    async def GetEffectivePolicy(
+        self, request: console_pb2.GetEffectivePolicyRequest, context: grpc.aio.ServicerContext
+    ) -> console_pb2.EffectivePolicy:
+        def find(s: Session) -> policies.MachinePolicy:
+            return policies.machine_policy(
+                s, diagnostics.find_agent(s, request.machine), self._config_checks
+            )
+
+        try:
+            found = await self._store.run(find)
+        except DiagnosticError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except NoSuchMachineError as exc:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        return policies.effective_message(found)
+
+    def _push_policies(self, pushes: Sequence[policies.Push]) -> None:
+        """Send each changed policy to the machines whose stream this process holds; the others
+        get theirs in their next Welcome (or after a heartbeat, if another collector holds it)."""
+        for push in pushes:
+            self._dispatcher.hub.send(push.agent_id, agent_pb2.CollectorMessage(policy=push.policy))
+
+    async def CreateTask(
+        self, request: console_pb2.CreateTaskRequest, context: grpc.aio.ServicerContext
+    ) -> console_pb2.MaintenanceTask:
+        now, actor = datetime.now(UTC), _actor(context)
+        try:
+            spec = convert.task_spec(request.task)
+            row = await self._store.run(lambda s: tasks.create(s, spec, actor, now))
+        except tasks.TaskError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return convert.task_message(row)
+
+    async def ListTasks(
+        self, request: console_pb2.ListTasksRequest, context: grpc.aio.ServicerContext
+    ) -> console_pb2.ListTasksResponse:
+        rows = await self._store.run(tasks.list_tasks)
+        return console_pb2.ListTasksResponse(tasks=[convert.task_message(r) for r in rows])
+
+    async def DeleteTask(
+        self, request: console_pb2.DeleteTaskRequest, context: grpc.aio.ServicerContext
+    ) -> console_pb2.DeleteTaskResponse:
+        found = request.task_id <= MAX_ID and await self._store.run(
+            lambda s: tasks.delete(s, request.task_id)
+        )
+        if not found:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no task {request.task_id}")
+        return console_pb2.DeleteTaskResponse()
+
+    async def GetTaskHistory(
+        self, request: console_pb2.GetTaskHistoryRequest, context: grpc.aio.ServicerContext
+    ) -> console_pb2.TaskHistory:
+        found = None
+        if request.task_id <= MAX_ID:
+            found = await self._store.run(
+                lambda s: tasks.history(s, request.task_id, request.limit)
+            )
+        if found is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no task {request.task_id}")
+        assert found is not None
+        return convert.task_history_message(*found)
+
+    async def CreateRecurringTicket(
+        self, request: console_pb2.CreateRecurringTicketRequest, context: grpc.aio.ServicerContext
+    ) -> console_pb2.RecurringTicket:
+        now, actor = datetime.now(UTC), _actor(context)
+        try:
+            spec = convert.recurring_spec(request.recurring)
+            row = await self._store.run(lambda s: recurring.create(s, spec, actor, now))
+        except tasks.TaskError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return convert.recurring_message(row)
+
+    async def ListRecurringTickets(
+        self, request: console_pb2.ListRecurringTicketsRequest, context: grpc.aio.ServicerContext
+    ) -> console_pb2.ListRecurringTicketsResponse:
+        rows = await self._store.run(recurring.list_recurring)
+        return console_pb2.ListRecurringTicketsResponse(
+            recurring=[convert.recurring_message(r) for r in rows]
+        )
+
+    async def DeleteRecurringTicket(
+        self, request: console_pb2.DeleteRecurringTicketRequest, context: grpc.aio.ServicerContext
+    ) -> console_pb2.DeleteRecurringTicketResponse:
+        found = request.recurring_id <= MAX_ID and await self._store.run(
+            lambda s: recurring.delete(s, request.recurring_id)
+        )
+        if not found:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, f"no recurring ticket {request.recurring_id}"
+            )
+        return console_pb2.DeleteRecurringTicketResponse()

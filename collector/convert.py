@@ -27,11 +27,28 @@ from collector.lifecycle import (
     Take,
 )
 from collector.limits import LimitSettings
+from collector.recurring import RecurringSpec, recurring
 from collector.report import Counts, DurationStats, Report
-from collector.store.models import AuditEntry, CheckResult, CheckState, MaintenanceWindow
+from collector.store.models import (
+    AuditEntry,
+    CheckResult,
+    CheckState,
+    MaintenanceTask,
+    MaintenanceWindow,
+    RecurringTicket,
+)
+from collector.tasks import RunView, Target, TaskError, TaskSpec, target, task
 from collector.windows import WindowError, WindowSpec, is_active, next_start, window
 from remdiag.v1 import agent_pb2, common_pb2, console_pb2
-from remdiag.vocabulary import Category, CheckStatus, DiagnosticState, Priority, TicketState, Tier
+from remdiag.vocabulary import (
+    Category,
+    CheckStatus,
+    DiagnosticState,
+    Priority,
+    Severity,
+    TicketState,
+    Tier,
+)
 
 MAX_JSON_ITEMS = 200
 MAX_ID_COLUMN = 64  # check_results.check_id and friends are String(64)
@@ -206,6 +223,8 @@ def agent_message(view: AgentView) -> console_pb2.Agent:
         last_sequence=a.last_sequence,
         open_tickets=view.open_tickets,
         tags=a.tags or [],
+        policy_version=a.policy_version or 0,
+        running_policy_version=a.running_policy_version or 0,
     )
 
 
@@ -514,3 +533,105 @@ def action_messages(found: list[ActionInfo]) -> list[console_pb2.Action]:
         )
         for a in found
     ]
+
+
+def task_target(message: console_pb2.TaskTarget) -> Target:
+    """A validated target; TaskError (a ValueError) says what is wrong."""
+    return target(all_machines=message.all_machines, tags=message.tags, agent_ids=message.agent_ids)
+
+
+def _target_message(value: Target) -> console_pb2.TaskTarget:
+    return console_pb2.TaskTarget(
+        all_machines=value.all_machines, tags=sorted(value.tags), agent_ids=sorted(value.agent_ids)
+    )
+
+
+def task_spec(message: console_pb2.MaintenanceTask) -> TaskSpec:
+    """A validated task from a request; TaskError (a ValueError) says what is wrong."""
+    steps: list[tuple[str, dict[str, Any]]] = []
+    for number, step in enumerate(message.steps, 1):
+        try:
+            steps.append((step.action, struct_to_dict(step.args)))
+        except InvalidMessageError as exc:
+            raise TaskError(f"step {number}: args: {exc}") from None
+    return task(
+        name=message.name,
+        steps=steps,
+        cron=message.cron,
+        timezone=message.timezone or "UTC",
+        window_minutes=message.window_minutes,
+        target=task_target(message.target),
+    )
+
+
+def task_message(row: MaintenanceTask) -> console_pb2.MaintenanceTask:
+    spec = TaskSpec.from_row(row)
+    return console_pb2.MaintenanceTask(
+        id=row.id,
+        name=row.name,
+        steps=[
+            console_pb2.TaskStep(action=s.action, args=dict_to_struct(s.args)) for s in spec.steps
+        ],
+        cron=row.cron,
+        timezone=row.timezone,
+        window_minutes=row.window_minutes,
+        target=_target_message(spec.target),
+        created_at=timestamp(row.created_at),
+        created_by=row.created_by,
+        next_run=timestamp(row.next_run_at),
+        last_run=timestamp(row.last_run_at),
+    )
+
+
+def task_history_message(row: MaintenanceTask, runs: list[RunView]) -> console_pb2.TaskHistory:
+    return console_pb2.TaskHistory(
+        task=task_message(row),
+        results=[
+            console_pb2.TaskRunResult(
+                run_id=v.run.id,
+                scheduled_for=timestamp(v.run.scheduled_for),
+                agent_id=v.run.agent_id,
+                hostname=v.hostname,
+                steps=[diagnostic_message(d) for d in v.steps],
+                outcome=v.run.outcome,
+                ticket_id=v.run.ticket_id or 0,
+            )
+            for v in runs
+        ],
+    )
+
+
+def recurring_spec(message: console_pb2.RecurringTicket) -> RecurringSpec:
+    """A validated recurring ticket from a request (an unset category is software, an unset
+    severity warning); TaskError (a ValueError) says what is wrong."""
+    return recurring(
+        name=message.name,
+        title=message.title,
+        description=message.description,
+        cron=message.cron or None,
+        timezone=message.timezone or "UTC",
+        every_days=message.every_days or None,
+        target=task_target(message.target),
+        category=message.category or Category.SOFTWARE,
+        severity=message.severity or Severity.WARNING,
+    )
+
+
+def recurring_message(row: RecurringTicket) -> console_pb2.RecurringTicket:
+    spec = RecurringSpec.from_row(row)
+    return console_pb2.RecurringTicket(
+        id=row.id,
+        name=row.name,
+        title=row.title,
+        description=row.description,
+        cron=row.cron or "",
+        timezone=row.timezone,
+        every_days=row.every_days or 0,
+        target=_target_message(spec.target),
+        category=row.category,  # type: ignore[arg-type]
+        severity=row.severity,  # type: ignore[arg-type]
+        next_open=timestamp(row.next_open_at),
+        last_opened=timestamp(row.last_opened_at),
+        created_at=timestamp(row.created_at),
+        created_by=row.created_by,
+    )

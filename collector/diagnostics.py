@@ -77,8 +77,11 @@ def request(
     now: datetime,
     expires_in: timedelta,
     ticket_id: int = 0,
+    *,
+    task_run_id: int | None = None,
 ) -> DiagnosticView:
-    """Queue a validated request for a machine; the caller sends it if the machine is here."""
+    """Queue a validated request for a machine; the caller sends it if the machine is here.
+    `task_run_id`: the maintenance task run it is a step of (collector/tasks.py)."""
     agent = find_agent(session, machine)
     if agent.revoked_at is not None:
         raise DiagnosticError(f"machine {agent.hostname} ({agent.id}) is revoked")
@@ -101,6 +104,7 @@ def request(
         progress="",
         error="",
         truncated=False,
+        task_run_id=task_run_id,
     )
     session.add(row)
     session.flush()

@@ -130,12 +130,7 @@ class Dispatcher:
         expires_in: timedelta | None,
         ticket_id: int,
     ) -> DiagnosticView:
-        valid = actions.validate(action, args)
-        if actions.is_remediation(action) and not self._settings.allows_remediation(action):
-            raise diagnostics.DiagnosticError(
-                f"{action} changes the machine and remediation is off by admin policy "
-                "([diagnostics] remediation_enabled, remediation_actions)"
-            )
+        valid = self.vet(action, args)
         lifetime = expires_in or timedelta(seconds=self._settings.default_expiry_seconds)
         if lifetime > timedelta(seconds=self._settings.max_expiry_seconds):
             raise diagnostics.DiagnosticError(
@@ -147,6 +142,22 @@ class Dispatcher:
                 s, machine, action, valid, requested_by, now, lifetime, ticket_id
             )
         )
+
+    def vet(self, action: str, args: dict[str, Any]) -> dict[str, Any]:
+        """The arguments (defaults filled in) of a request this collector may send;
+        DiagnosticError when the action is unknown, its arguments bad, or it is a remediation
+        the admin's policy does not allow."""
+        valid = actions.validate(action, args)
+        if actions.is_remediation(action) and not self._settings.allows_remediation(action):
+            raise diagnostics.DiagnosticError(
+                f"{action} changes the machine and remediation is off by admin policy "
+                "([diagnostics] remediation_enabled, remediation_actions)"
+            )
+        return valid
+
+    def holds(self, agent_id: str) -> bool:
+        """Whether this collector holds the machine's stream."""
+        return self.hub.holds(agent_id)
 
     async def deliver_pending(self, agent_id: str) -> None:
         """A machine connected: send what waited for it."""

@@ -190,16 +190,23 @@ class Connection:
 
 
 def connected(
-    session: Session, agent_id: str, machine: MachineInfo, now: datetime, spool_dropped: int = 0
+    session: Session,
+    agent_id: str,
+    machine: MachineInfo,
+    now: datetime,
+    spool_dropped: int = 0,
+    policy_version: int = 0,
 ) -> Connection:
     """Mark the agent connected on a new stream; return it and the last sequence stored.
 
-    `spool_dropped` is the count of results the agent's spool has dropped (Hello.dropped).
+    `spool_dropped` is the count of results the agent's spool has dropped (Hello.dropped);
+    `policy_version` the policy version it runs (Hello.policy_version, 0: none).
     """
     agent = session.get(Agent, agent_id)
     if agent is None:
         raise LookupError(agent_id)
     _describe(agent, machine)
+    agent.running_policy_version = _bounded(policy_version)
     agent.spool_dropped = max(agent.spool_dropped or 0, _bounded(spool_dropped))
     agent.connected = True
     agent.connection_id = uuid.uuid4().hex
@@ -223,14 +230,18 @@ def all_disconnected(session: Session) -> None:
     )
 
 
-def heartbeat(session: Session, agent_id: str, now: datetime, spool_dropped: int = 0) -> None:
-    """The agent is alive; its spool has dropped `spool_dropped` results (Heartbeat.dropped)."""
+def heartbeat(
+    session: Session, agent_id: str, now: datetime, spool_dropped: int = 0, policy_version: int = 0
+) -> None:
+    """The agent is alive; its spool has dropped `spool_dropped` results (Heartbeat.dropped)
+    and it runs policy version `policy_version` (0: none)."""
     dropped = _bounded(spool_dropped)
     session.execute(
         update(Agent)
         .where(Agent.id == agent_id)
         .values(
             last_seen_at=now,
+            running_policy_version=_bounded(policy_version),
             # The count only grows; a reinstalled agent starting again at 0 lowers nothing.
             spool_dropped=case((Agent.spool_dropped < dropped, dropped), else_=Agent.spool_dropped),
         )

@@ -14,8 +14,7 @@ import grpc
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from agent.checks.registry import CHECKS
-from collector import convert, fleet
+from collector import convert, fleet, policies
 from collector.auth import AGENT_ID_HEADER
 from collector.config import CollectorSettings
 from collector.convert import InvalidMessageError
@@ -77,7 +76,6 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
         self._settings = settings
         self._rules = settings.tickets.rules()
         self._limits = settings.limits
-        self._policy = policy_message(settings)
         # Per agent, not per stream, so reconnecting does not reset a flooding agent's rate.
         self._rates: dict[str, AgentRate] = {}
         self._pki = pki
@@ -161,7 +159,9 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         now = _now()
         connection = await self._store.run(
-            lambda s: fleet.connected(s, agent_id, machine, now, hello.dropped)
+            lambda s: fleet.connected(
+                s, agent_id, machine, now, hello.dropped, hello.policy_version
+            )
         )
         last = connection.last_sequence
         log.info("agent %s (%s) connected, acked through %d", agent_id, machine.hostname, last)
@@ -172,11 +172,15 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
         next_message: asyncio.Task[agent_pb2.CollectorMessage] | None = None
         self._dispatcher.hub.attach(agent_id, outgoing)
         try:
+            # Read once attached: a policy change from now on is also pushed after the welcome.
+            policy = await self._store.run(
+                lambda s: policies.policy_for(s, agent_id, self._settings.checks)
+            )
             yield agent_pb2.CollectorMessage(
                 welcome=agent_pb2.Welcome(
                     agent_id=agent_id,
                     last_acked_sequence=last,
-                    policy=self._policy,
+                    policy=policy,
                     heartbeat_interval_seconds=self._settings.heartbeat_interval_seconds,
                 )
             )
@@ -245,9 +249,14 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
             )
         now = _now()
         if kind == "heartbeat":
-            dropped = message.heartbeat.dropped
-            await self._store.run(lambda s: fleet.heartbeat(s, agent_id, now, dropped))
-            return None
+            dropped, running = message.heartbeat.dropped, message.heartbeat.policy_version
+
+            def beat(s: Session) -> common_pb2.Policy | None:
+                fleet.heartbeat(s, agent_id, now, dropped, running)
+                return policies.policy_if_behind(s, agent_id, running, self._settings.checks)
+
+            behind = await self._store.run(beat)
+            return None if behind is None else agent_pb2.CollectorMessage(policy=behind)
         if kind == "diagnostic":
             try:
                 reported = convert.diagnostic_update(message.diagnostic, self._limits)
@@ -291,27 +300,6 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
             log.info("ticket %d opened for agent %s", opened.ticket_id, agent_id)
             await self._dispatcher.triage(agent_id, opened)
         return _ack(outcome.acked_through)
-
-
-def policy_message(settings: CollectorSettings) -> common_pb2.Policy:
-    """The policy every agent gets: fixed at start-up, so built once, not per Connect."""
-    return common_pb2.Policy(
-        version=1,
-        checks=[
-            common_pb2.CheckPolicy(
-                check_id=check_id,
-                disabled=not policy.enabled,
-                interval_seconds=policy.interval_seconds,
-                thresholds=convert.dict_to_struct(
-                    # Validated at start-up; sent in JSON form, only what was set.
-                    CHECKS[check_id]
-                    .thresholds(policy.thresholds)
-                    .model_dump(mode="json", include=set(policy.thresholds))
-                ),
-            )
-            for check_id, policy in sorted(settings.checks.items())
-        ],
-    )
 
 
 def _ack(through: int) -> agent_pb2.CollectorMessage:

@@ -1,4 +1,5 @@
-"""The collector's periodic jobs, run by APScheduler: the desk sweep.
+"""The collector's periodic jobs, run by APScheduler: the desk sweep, diagnostics' expiry,
+maintenance tasks (collector/tasks.py) and recurring preventive tickets (collector/recurring.py).
 
 Each sweep pauses or resumes SLA clocks for maintenance windows, escalates tickets past a
 deadline, and opens or resolves offline tickets. With several collectors on one database, each
@@ -17,7 +18,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.orm import Session
 
-from collector import desk
+from collector import desk, recurring, tasks
 from collector.dispatch import Dispatcher
 from collector.offline import OfflineOutcome, sweep_offline
 from collector.store.runner import Store
@@ -85,6 +86,23 @@ async def run_jobs(
         IntervalTrigger(seconds=settings.sweep_seconds),
         args=[store, settings, reopen_window],
         id="desk-sweep",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(UTC),
+    )
+    scheduler.add_job(
+        tasks.tick,
+        IntervalTrigger(seconds=tasks.TICK_SECONDS),
+        args=[store, dispatcher, settings],
+        id="maintenance-tasks",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        recurring.tick,
+        IntervalTrigger(seconds=recurring.TICK_SECONDS),
+        args=[store, settings],
+        id="recurring-tickets",
         max_instances=1,
         coalesce=True,
         next_run_time=datetime.now(UTC),

@@ -112,7 +112,7 @@ async def serve(settings: CollectorSettings, store: Store | None = None) -> Coll
     add_service(
         server,
         console_pb2.DESCRIPTOR.services_by_name["ConsoleService"],
-        Console(store, dispatcher, settings.desk),
+        Console(store, dispatcher, settings.desk, config_checks=settings.checks),
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

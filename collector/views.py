@@ -57,7 +57,16 @@ def when(ts: Timestamp, now: datetime | None = None) -> str:
 
 def agents_table(agents: list[console_pb2.Agent]) -> Table:
     table = Table(title=f"Machines ({len(agents)})", title_justify="left")
-    columns = ("agent id", "hostname", "os", "tags", "connected", "last seen", "open tickets")
+    columns = (
+        "agent id",
+        "hostname",
+        "os",
+        "tags",
+        "connected",
+        "last seen",
+        "open tickets",
+        "policy",
+    )
     for column in columns:
         table.add_column(column)
     for a in agents:
@@ -69,8 +78,27 @@ def agents_table(agents: list[console_pb2.Agent]) -> Table:
             Text("yes", style="green") if a.connected else Text("no", style="yellow"),
             when(a.last_seen_at),
             str(a.open_tickets),
+            policy_cell(a),
         )
     return table
+
+
+def short_version(version: int) -> str:
+    """A policy version as the tables show it: its first 8 hex digits ('-' for none)."""
+    return f"{version:016x}"[:8] if version else "-"
+
+
+def policy_cell(a: console_pb2.Agent) -> Text:
+    """The policy version the machine should run; marked when it runs another one (behind)."""
+    if not a.policy_version:
+        return Text("-")
+    if a.running_policy_version == a.policy_version:
+        return Text(short_version(a.policy_version))
+    return Text(
+        f"{short_version(a.policy_version)} (runs {short_version(a.running_policy_version)}, "
+        "behind)",
+        style="yellow",
+    )
 
 
 def due(t: console_pb2.Ticket, now: datetime | None = None) -> Text:
@@ -413,4 +441,83 @@ def actions_table(found: list[console_pb2.Action]) -> Table:
         )
         summary = a.summary + (" (remediation: opt-in)" if a.remediation else "")
         table.add_row(a.name, summary, arguments or "-", f"{a.timeout_seconds} s")
+    return table
+
+
+def _target_text(t: console_pb2.TaskTarget) -> str:
+    if t.all_machines:
+        return "all machines"
+    parts: list[str] = []
+    if t.tags:
+        parts.append("tags " + ", ".join(t.tags))
+    if t.agent_ids:
+        parts.append("machines " + ", ".join(t.agent_ids))
+    return "; ".join(parts)
+
+
+def _step_text(step: console_pb2.TaskStep) -> str:
+    args = json_format.MessageToDict(step.args)
+    pairs = " ".join(f"{k}={json.dumps(v)}" for k, v in sorted(args.items()))
+    return f"{step.action} {pairs}".strip()
+
+
+def tasks_table(found: list[console_pb2.MaintenanceTask]) -> Table:
+    """Maintenance tasks; `next run` is the next occurrence (starts spread over the window)."""
+    table = Table(title=f"Maintenance tasks ({len(found)})", title_justify="left")
+    for column in ("id", "name", "steps", "when", "window", "target", "next run", "last run"):
+        table.add_column(column)
+    for t in found:
+        table.add_row(
+            str(t.id),
+            t.name,
+            "\n".join(_step_text(s) for s in t.steps),
+            f"{t.cron} ({t.timezone})",
+            _duration(t.window_minutes * 60.0),
+            _target_text(t.target),
+            _utc_text(t.next_run) if t.HasField("next_run") else "-",
+            _utc_text(t.last_run) if t.HasField("last_run") else "-",
+        )
+    return table
+
+
+TASK_OUTCOME_STYLE = {"pending": "cyan", "done": "green", "failed": "bold red", "missed": "yellow"}
+
+
+def task_history_table(history: console_pb2.TaskHistory) -> Table:
+    """A task's runs, newest occurrence first: one row per machine, its steps' states."""
+    t = history.task
+    table = Table(title=f"Task {t.id} {t.name}: {len(history.results)} runs", title_justify="left")
+    for column in ("run", "scheduled for", "machine", "outcome", "steps", "ticket"):
+        table.add_column(column)
+    for r in history.results:
+        steps = "\n".join(
+            f"{d.action}: {DiagnosticState(d.state).label}" + (f" ({d.error})" if d.error else "")
+            for d in r.steps
+        )
+        table.add_row(
+            str(r.run_id),
+            _utc_text(r.scheduled_for),
+            r.hostname or r.agent_id,
+            Text(r.outcome, style=TASK_OUTCOME_STYLE.get(r.outcome, "")),
+            steps or "-",
+            str(r.ticket_id) if r.ticket_id else "-",
+        )
+    return table
+
+
+def recurring_table(found: list[console_pb2.RecurringTicket]) -> Table:
+    table = Table(title=f"Recurring preventive tickets ({len(found)})", title_justify="left")
+    for column in ("id", "name", "title", "when", "target", "category", "severity", "next open"):
+        table.add_column(column)
+    for r in found:
+        table.add_row(
+            str(r.id),
+            r.name,
+            r.title,
+            f"{r.cron} ({r.timezone})" if r.cron else f"every {r.every_days} days",
+            _target_text(r.target),
+            Category(r.category).label,
+            Severity(r.severity).label,
+            _utc_text(r.next_open) if r.HasField("next_open") else "-",
+        )
     return table

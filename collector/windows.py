@@ -32,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from collector.store.models import Agent, MaintenanceWindow
+from remdiag import crontab
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,6 @@ TAG_RULE = "1 to 64 lowercase letters, digits, '.', '_' or '-', starting with a 
 MAX_AGENT_IDS = 1000
 MAX_ACTOR_CHARS = 128  # maintenance_windows.created_by is String(128)
 
-_CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-_SCHEDULER_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _TAG = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # the syntax of machine tags (fleet.TAG)
 _AGENT_ID = re.compile(r"[A-Za-z0-9._-]{1,36}")
 _TICK = timedelta(microseconds=1)
@@ -246,40 +245,10 @@ def _trigger(cron: str, timezone: str) -> Any:
 
 def _scheduler_weekdays(cron: str, field: str) -> str:
     """Crontab's day-of-week field (0 or 7 is Sunday) as APScheduler 3 weekday names."""
-    if field in ("*", "?"):
-        return "*"
-    days: set[int] = set()  # crontab numbers, 0 = Sunday
-    for item in field.split(","):
-        part, slash, step_text = item.partition("/")
-        step = 1
-        if slash:
-            if not step_text.isdigit() or not 1 <= int(step_text) <= 7:
-                raise WindowError(f"cron {cron!r}: weekday step {step_text!r} is not 1 to 7")
-            step = int(step_text)
-        if part == "*":
-            first, last = 0, 6
-        else:
-            first_text, dash, last_text = part.partition("-")
-            first = _weekday(cron, first_text, end=False)
-            last = _weekday(cron, last_text, end=True) if dash else (7 if slash else first)
-            if first > last:
-                raise WindowError(f"cron {cron!r}: weekday range {part!r} goes backwards")
-        days.update(day % 7 for day in range(first, last + 1, step))
-    return ",".join(_SCHEDULER_WEEKDAYS[(day - 1) % 7] for day in sorted(days, key=_monday_first))
-
-
-def _monday_first(day: int) -> int:
-    return (day - 1) % 7
-
-
-def _weekday(cron: str, text: str, *, end: bool) -> int:
-    lowered = text.lower()
-    if lowered in _CRON_WEEKDAYS:
-        number = _CRON_WEEKDAYS.index(lowered)
-        return 7 if end and number == 0 else number  # "fri-sun" runs to the Sunday after
-    if text.isdigit() and int(text) <= 7:
-        return int(text)
-    raise WindowError(f"cron {cron!r}: weekday {text!r} is not 0 to 7 or sun to sat")
+    try:
+        return crontab.scheduler_weekdays(field)
+    except crontab.CronError as exc:
+        raise WindowError(f"cron {cron!r}: {exc}") from None
 
 
 def _zone(name: str) -> ZoneInfo:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import grpc
 import pytest
 from sqlalchemy import func, select
 
@@ -16,6 +19,7 @@ from agent.transport import backoff_delay
 from collector.config import CollectorSettings
 from collector.server import serve
 from collector.store.models import CheckResult
+from remdiag.v1 import agent_pb2, agent_pb2_grpc, common_pb2
 from tests.support import LOOPBACK_CHECKS, eventually, free_port
 
 
@@ -110,3 +114,69 @@ def test_a_batch_the_collector_refuses_is_dropped_not_resent(tmp_path: Path) -> 
     agent.transport._on_rpc_error(refused)
     assert agent.outbox.rejected == 2
     assert [b.sequence for b in agent.outbox.resume(acked_through=0)] == [good.sequence]
+
+
+class RecordingCollector(agent_pb2_grpc.AgentServiceServicer):
+    """A collector that welcomes any agent with a fixed policy and records what it is told."""
+
+    def __init__(self, policy: common_pb2.Policy) -> None:
+        self.policy = policy
+        self.hellos: list[agent_pb2.Hello] = []
+        self.heartbeats: list[agent_pb2.Heartbeat] = []
+
+    async def Connect(
+        self, request_iterator: Any, context: Any
+    ) -> AsyncIterator[agent_pb2.CollectorMessage]:
+        async for message in request_iterator:
+            kind = message.WhichOneof("payload")
+            if kind == "hello":
+                self.hellos.append(message.hello)
+                yield agent_pb2.CollectorMessage(
+                    welcome=agent_pb2.Welcome(
+                        agent_id=message.hello.agent_id,
+                        policy=self.policy,
+                        heartbeat_interval_seconds=1,
+                    )
+                )
+            elif kind == "heartbeat":
+                self.heartbeats.append(message.heartbeat)
+
+
+async def test_hello_and_heartbeats_report_the_policy_version_the_agent_runs(
+    tmp_path: Path,
+) -> None:
+    from agent.identity import Identity, save_identity
+    from agent.saved_policy import load_policy, save_policy
+
+    pushed = common_pb2.Policy(
+        version=7,
+        checks=[
+            common_pb2.CheckPolicy(check_id="disk.free_space", cron="0 2 * * 0", timezone="UTC")
+        ],
+    )
+    collector = RecordingCollector(pushed)
+    server = grpc.aio.server()
+    agent_pb2_grpc.add_AgentServiceServicer_to_server(collector, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    state_dir = tmp_path / "agent"
+    address = f"127.0.0.1:{port}"
+    save_identity(state_dir, Identity("agent-1", "secret", address))
+    save_policy(state_dir, common_pb2.Policy(version=5))  # the policy it ran before a restart
+    agent = Agent(AgentSettings(collector=address, state_dir=state_dir, checks=LOOPBACK_CHECKS))
+    task = asyncio.create_task(agent.transport.run())
+    try:
+        await eventually(
+            lambda: _ready(any(h.policy_version == 7 for h in collector.heartbeats)),
+            "a heartbeat naming the pushed policy's version",
+        )
+        assert collector.hellos[0].policy_version == 5
+        assert agent.policy_version == 7
+        assert load_policy(state_dir) == pushed
+        disk = next(p for p in agent.plan.checks if p.check.id == "disk.free_space")
+        assert disk.cron == "0 2 * * 0"
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await server.stop(None)

@@ -41,6 +41,12 @@ TECHNICIAN_RPCS = {
     "RunDiagnostic",
     "ListDiagnostics",
     "ListActions",
+    "ListPolicies",
+    "GetPolicy",
+    "GetEffectivePolicy",
+    "ListTasks",
+    "GetTaskHistory",
+    "ListRecurringTickets",
 }
 
 
