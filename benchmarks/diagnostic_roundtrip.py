@@ -23,18 +23,14 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
-import platform
 import random
-import shlex
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.sharedctypes import Synchronized
@@ -42,33 +38,30 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import psutil
-from google.protobuf import struct_pb2, timestamp_pb2
+from google.protobuf import struct_pb2
 
+from benchmarks.simulated import (
+    AGENT_CHANNEL_OPTIONS,
+    AGENT_VERSION,
+    CALL_TIMEOUT_S,
+    STARTUP_TIMEOUT_S,
+    BenchmarkError,
+    collector_process,
+    command_line,
+    cpu_seconds,
+    free_port,
+    load_line,
+    log_tail,
+    machine_identity,
+    machine_line,
+    timestamp,
+)
 from remdiag.v1 import agent_pb2, agent_pb2_grpc, console_pb2, console_pb2_grpc
 from remdiag.vocabulary import DiagnosticState
 
 P99_TARGET_MS = 250.0
 ACTION = "inventory"
-AGENT_VERSION = "0.0.0-bench"
-CALL_TIMEOUT_S = 30.0
-STARTUP_TIMEOUT_S = 60.0
 WARMUP_CALLS = 20
-AGENT_CHANNEL_OPTIONS = [
-    # Each simulated agent gets its own TCP connection, as real agents on separate machines
-    # would; without this gRPC shares one connection between channels with equal arguments.
-    ("grpc.use_local_subchannel_pool", 1),
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.keepalive_timeout_ms", 10_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.max_pings_without_data", 0),
-]
-
-
-class BenchmarkError(Exception):
-    """The benchmark cannot go on; the message says why."""
-
-
 # --- the simulated agents (their own process) --------------------------------------------
 
 
@@ -82,23 +75,11 @@ class Counters:
     failed: Synchronized[int]
 
 
-def _timestamp() -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(datetime.now(UTC))
-    return stamp
-
-
 class SimulatedAgent:
     """One agent: enroll, Connect with Hello, heartbeats, DONE for every diagnostic."""
 
     def __init__(self, index: int, address: str, run_id: str, counters: Counters) -> None:
-        self.machine = agent_pb2.MachineIdentity(
-            hostname=f"bench-{run_id}-{index:05d}",
-            machine_id=f"bench-{run_id}-{index:05d}-{uuid.uuid4().hex}",
-            os="linux",
-            os_version="bench",
-            architecture="x86_64",
-        )
+        self.machine = machine_identity(run_id, index)
         self._address = address
         self._counters = counters
         self._channel = grpc.aio.insecure_channel(address, options=AGENT_CHANNEL_OPTIONS)
@@ -161,7 +142,7 @@ class SimulatedAgent:
             request_id=request.request_id,
             state=DiagnosticState.DONE.value,
             output=output,
-            at=_timestamp(),
+            at=timestamp(),
         )
         async with self._write_lock:
             await call.write(agent_pb2.AgentMessage(diagnostic=update))
@@ -174,7 +155,7 @@ class SimulatedAgent:
         while True:
             async with self._write_lock:
                 await call.write(
-                    agent_pb2.AgentMessage(heartbeat=agent_pb2.Heartbeat(sent_at=_timestamp()))
+                    agent_pb2.AgentMessage(heartbeat=agent_pb2.Heartbeat(sent_at=timestamp()))
                 )
             await asyncio.sleep(self.heartbeat_s)
 
@@ -221,13 +202,6 @@ def simulate_agents(
 # --- the collector (a subprocess) ----------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def console_token(database_url: str, run_id: str) -> str:
     """An admin console token made on the collector's database, as `remdiag token` does."""
     from collector import console_tokens
@@ -242,45 +216,6 @@ def console_token(database_url: str, run_id: str) -> str:
     finally:
         store.close()
     return made.secret
-
-
-@contextlib.contextmanager
-def collector_process(
-    port: int, database_url: str, workdir: Path
-) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
-    log_path = workdir / "collector.log"
-    command = [
-        str(Path(sys.executable).parent / "remdiag"),
-        "collector",
-        "serve",
-        "--listen",
-        f"127.0.0.1:{port}",
-        "--database-url",
-        database_url,
-        "--data-dir",
-        str(workdir / "collector-data"),
-    ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
-    try:
-        yield process, log_path
-    finally:
-        stop(process)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def log_tail(path: Path, lines: int = 25) -> str:
-    text = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    return "\n".join(f"    {line}" for line in text[-lines:])
 
 
 # --- the console caller (this process) -----------------------------------------------------
@@ -444,25 +379,6 @@ def summary(label: str, run: Run) -> float:
     return p99
 
 
-def machine_line() -> str:
-    model = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return (
-        f"machine: {platform.node()}, {os.cpu_count()} cores ({model}), "
-        f"{psutil.virtual_memory().total / 2**30:.0f} GiB, {platform.system()} "
-        f"{platform.release()}, Python {platform.python_version()}, grpcio {grpc.__version__}"
-    )
-
-
-def cpu_seconds(pid: int) -> float:
-    times = psutil.Process(pid).cpu_times()
-    return float(times.user + times.system)
-
-
 async def benchmark(args: argparse.Namespace, workdir: Path) -> bool:
     run_id = uuid.uuid4().hex[:8]
     prefix = f"bench-{run_id}-"
@@ -565,12 +481,8 @@ def main() -> None:
     if args.agents < 1 or args.samples < 2 or args.enroll_concurrency < 1:
         parser.error("--agents >= 1, --samples >= 2 and --enroll-concurrency >= 1")
     print(machine_line())
-    python = (
-        os.path.relpath(sys.executable)
-        if sys.executable.startswith(os.getcwd())
-        else sys.executable
-    )
-    print(f"command: {shlex.join([python, *sys.orig_argv[1:]])}")
+    print(load_line())
+    print(command_line())
     print(
         f"agents: {args.agents}, samples: {args.samples}, action: {ACTION}, "
         f"store: {'given URL' if args.database_url else 'SQLite'}"

@@ -15,6 +15,7 @@ from collector.actions import DiagnosticsPolicy
 from collector.engine import TicketRules
 from collector.limits import LimitSettings
 from collector.notify import NotifySettings
+from collector.retention import RetentionSettings
 from collector.triage import DeskSettings
 from remdiag.addresses import host_port, is_loopback_host
 from remdiag.configfile import LayeredSettings
@@ -94,6 +95,8 @@ class CollectorSettings(LayeredSettings):
     """Webhooks on ticket events ([notify], [[notify.webhooks]])."""
     diagnostics: DiagnosticsPolicy = Field(default_factory=DiagnosticsPolicy)
     """On-demand diagnostics, auto-triage and the remediation opt-in ([diagnostics])."""
+    retention: RetentionSettings = RetentionSettings()
+    """How long raw results, hourly rollups, diagnostics and audit are kept ([retention])."""
     checks: dict[str, CheckPolicySettings] = Field(default_factory=dict)
     """Policy sent to every agent, by check id (e.g. [checks."disk.free_space"])."""
 

@@ -31,7 +31,7 @@ from collector.ingest import DEFAULT_DESK
 from collector.lifecycle import ActionError, ArgumentError
 from collector.store.runner import Store
 from collector.triage import DeskSettings
-from remdiag.v1 import agent_pb2, common_pb2, console_pb2, console_pb2_grpc
+from remdiag.v1 import common_pb2, console_pb2, console_pb2_grpc
 from remdiag.vocabulary import DiagnosticState
 
 MAX_ID = 2**63 - 1  # BIGINT: larger ids cannot exist
@@ -231,7 +231,7 @@ class Console(console_pb2_grpc.ConsoleServiceServicer):
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no agent {request.agent_id!r}")
         assert view is not None
         if changed is not None:
-            self._dispatcher.hub.send(request.agent_id, agent_pb2.CollectorMessage(policy=changed))
+            await self._dispatcher.push_policies([(request.agent_id, changed)])
         return convert.agent_message(view)
 
     async def GetTicket(
@@ -325,7 +325,7 @@ class Console(console_pb2_grpc.ConsoleServiceServicer):
             await context.abort(
                 grpc.StatusCode.ABORTED, "another change to the same policy came first: try again"
             )
-        self._push_policies(outcome.pushes)
+        await self._push_policies(outcome.pushes)
         return policies.apply_response(outcome)
 
     async def ListPolicies(
@@ -357,7 +357,7 @@ class Console(console_pb2_grpc.ConsoleServiceServicer):
         if outcome is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no policy {request.name!r}")
         assert outcome is not None
-        self._push_policies(outcome.pushes)
+        await self._push_policies(outcome.pushes)
         return console_pb2.DeletePolicyResponse(machines_affected=outcome.machines_affected)
 
     async def GetEffectivePolicy(
@@ -376,11 +376,10 @@ class Console(console_pb2_grpc.ConsoleServiceServicer):
             await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
         return policies.effective_message(found)
 
-    def _push_policies(self, pushes: Sequence[policies.Push]) -> None:
-        """Send each changed policy to the machines whose stream this process holds; the others
-        get theirs in their next Welcome (or after a heartbeat, if another collector holds it)."""
-        for push in pushes:
-            self._dispatcher.hub.send(push.agent_id, agent_pb2.CollectorMessage(policy=push.policy))
+    async def _push_policies(self, pushes: Sequence[policies.Push]) -> None:
+        """Send each changed policy to the machines whose stream this process holds, or the
+        collector holding it (collector/bus.py); the others get theirs in their next Welcome."""
+        await self._dispatcher.push_policies([(push.agent_id, push.policy) for push in pushes])
 
     async def CreateTask(
         self, request: console_pb2.CreateTaskRequest, context: grpc.aio.ServicerContext

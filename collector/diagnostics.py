@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from collector import bus
 from collector.store.models import Agent, Diagnostic, Ticket
 from collector.timeline import record
 from remdiag.vocabulary import DiagnosticState
@@ -108,6 +109,7 @@ def request(
     )
     session.add(row)
     session.flush()
+    bus.announce(session, bus.QUEUED, agent.id)  # the collector holding its stream sends it
     return DiagnosticView(row, agent.hostname)
 
 
@@ -124,6 +126,7 @@ def claim(session: Session, request_id: str, now: datetime) -> DiagnosticView | 
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         return None
+    bus.announce(session, bus.CHANGED, request_id)
     return get(session, request_id)
 
 
@@ -159,6 +162,8 @@ def requeue(session: Session, agent_id: str, now: datetime) -> list[str]:
             .where(Diagnostic.id.in_(ids))
             .values(state=int(DiagnosticState.QUEUED), progress="machine went away: queued again")
         )
+        # It may already be back, on another collector.
+        bus.announce(session, bus.QUEUED, agent_id)
     return ids
 
 
@@ -181,6 +186,8 @@ def expire(session: Session, now: datetime) -> list[DiagnosticView]:
                 error="expired before the machine came online",
             )
         )
+        for i in ids:
+            bus.announce(session, bus.CHANGED, i)
     return [view for i in ids if (view := get(session, i)) is not None]
 
 
@@ -208,6 +215,7 @@ def apply_update(
     if row.ticket_id is not None and reported.state != before and is_remediation(row.action):
         _remediation_event(session, row, now)
     session.flush()
+    bus.announce(session, bus.CHANGED, row.id)
     return get(session, row.id)
 
 

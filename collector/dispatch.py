@@ -10,16 +10,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from collector import actions, convert, diagnostics
+from sqlalchemy.orm import Session
+
+from collector import actions, bus, convert, diagnostics
 from collector.actions import DiagnosticsPolicy
 from collector.diagnostics import DiagnosticView
 from collector.ingest import OpenedTicket
 from collector.store.runner import Store
-from remdiag.v1 import agent_pb2
+from remdiag.v1 import agent_pb2, common_pb2
 from remdiag.vocabulary import DiagnosticState
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,9 @@ class DiagnosticHub:
     def __init__(self) -> None:
         self._streams: dict[str, asyncio.Queue[agent_pb2.CollectorMessage]] = {}
         self._watchers: defaultdict[str, set[asyncio.Queue[DiagnosticView]]] = defaultdict(set)
+        # What watchers last saw of each request: a change both seen here and re-read after
+        # another collector's announcement (collector/bus.py) is published once.
+        self._seen: dict[str, tuple[int, str, datetime | None]] = {}
 
     def attach(self, agent_id: str, outgoing: asyncio.Queue[agent_pb2.CollectorMessage]) -> None:
         """The agent's newest stream takes its messages from now on."""
@@ -41,6 +46,17 @@ class DiagnosticHub:
 
     def holds(self, agent_id: str) -> bool:
         return agent_id in self._streams
+
+    def held(self) -> list[str]:
+        """The agents whose streams this collector holds."""
+        return list(self._streams)
+
+    def watching(self, request_id: str) -> bool:
+        return request_id in self._watchers
+
+    def watched(self) -> list[str]:
+        """The requests someone here waits on."""
+        return list(self._watchers)
 
     def send(self, agent_id: str, message: agent_pb2.CollectorMessage) -> bool:
         """Hand a message to the agent's stream; False when this collector does not hold it."""
@@ -61,9 +77,17 @@ class DiagnosticHub:
             watchers.discard(changes)
             if not watchers:
                 del self._watchers[request_id]
+                self._seen.pop(request_id, None)
 
     def publish(self, view: DiagnosticView) -> None:
-        for changes in self._watchers.get(view.row.id, ()):
+        watchers = self._watchers.get(view.row.id)
+        if not watchers:
+            return
+        seen = (view.row.state, view.row.progress, view.row.finished_at)
+        if self._seen.get(view.row.id) == seen:
+            return
+        self._seen[view.row.id] = seen
+        for changes in watchers:
             changes.put_nowait(view)
 
 
@@ -159,6 +183,23 @@ class Dispatcher:
         """Whether this collector holds the machine's stream."""
         return self.hub.holds(agent_id)
 
+    async def push_policies(self, pushes: Sequence[tuple[str, common_pb2.Policy]]) -> None:
+        """Send changed policies to the machines whose stream this collector holds; announce the
+        others to the collectors on the same PostgreSQL (collector/bus.py). A machine held by
+        none gets its policy in its next Welcome, and a lost push after its next heartbeat."""
+        elsewhere = [
+            agent_id
+            for agent_id, policy in pushes
+            if not self.hub.send(agent_id, agent_pb2.CollectorMessage(policy=policy))
+        ]
+        if elsewhere and self._store.engine.dialect.name == "postgresql":
+
+            def announce(session: Session) -> None:
+                for agent_id in elsewhere:
+                    bus.announce(session, bus.POLICY, agent_id)
+
+            await self._store.run(announce)
+
     async def deliver_pending(self, agent_id: str) -> None:
         """A machine connected: send what waited for it."""
         now = datetime.now(UTC)
@@ -179,7 +220,9 @@ class Dispatcher:
 
     async def expire(self) -> list[str]:
         now = datetime.now(UTC)
-        expired = await self._store.run(lambda s: diagnostics.expire(s, now))
+        expired = await self._store.run(
+            lambda s: diagnostics.expire(s, now) if bus.run_once(s, "diagnostics-expiry") else []
+        )
         for view in expired:
             self.hub.publish(view)
         return [view.row.id for view in expired]

@@ -2,9 +2,10 @@
 maintenance tasks (collector/tasks.py) and recurring preventive tickets (collector/recurring.py).
 
 Each sweep pauses or resumes SLA clocks for maintenance windows, escalates tickets past a
-deadline, and opens or resolves offline tickets. With several collectors on one database, each
-runs the sweep; it locks the rows it changes (SKIP LOCKED on PostgreSQL) and marks each missed
-deadline once, so a ticket is never escalated twice for one deadline.
+deadline, and opens or resolves offline tickets. With several collectors on one PostgreSQL, each
+schedules the jobs but one does a given job's round: the others find its advisory lock taken and
+skip (collector/bus.py run_once). The sweep still locks the rows it changes (SKIP LOCKED) and
+marks each missed deadline once, so a ticket is never escalated twice for one deadline.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.orm import Session
 
-from collector import desk, recurring, tasks
+from collector import bus, desk, recurring, tasks
 from collector.dispatch import Dispatcher
 from collector.offline import OfflineOutcome, sweep_offline
+from collector.retention import RetentionSettings, retention_sweep
 from collector.store.runner import Store
 from collector.triage import DeskSettings
 
@@ -44,6 +46,8 @@ async def desk_sweep(
     at = now or datetime.now(UTC)
 
     def work(session: Session) -> SweepOutcome:
+        if not bus.run_once(session, "desk-sweep"):  # another collector sweeps right now
+            return SweepOutcome([], [], [], OfflineOutcome())
         paused, resumed = desk.pause_clocks(session, at)
         escalated = desk.sweep(session, at)
         offline = sweep_offline(session, at, settings, reopen_window)
@@ -69,10 +73,23 @@ async def expire_diagnostics(dispatcher: Dispatcher) -> None:
 
 
 async def run_jobs(
-    store: Store, settings: DeskSettings, reopen_window: timedelta, dispatcher: Dispatcher
+    store: Store,
+    settings: DeskSettings,
+    reopen_window: timedelta,
+    dispatcher: Dispatcher,
+    retention: RetentionSettings | None = None,
 ) -> None:
     """Run the periodic jobs until cancelled."""
     scheduler = AsyncIOScheduler(timezone=UTC)
+    if retention is not None and retention.enabled:
+        scheduler.add_job(
+            retention_sweep,
+            IntervalTrigger(minutes=retention.sweep_minutes),
+            args=[store, retention],
+            id="retention",
+            max_instances=1,
+            coalesce=True,
+        )
     scheduler.add_job(
         expire_diagnostics,
         IntervalTrigger(seconds=DIAGNOSTIC_EXPIRY_S),

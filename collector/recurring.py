@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from collector import tasks
+from collector import bus, tasks
 from collector.store.models import CLOSED_STATES, Agent, RecurringTicket, Ticket
 from collector.store.runner import Store
 from collector.tasks import Target, TaskError
@@ -255,7 +255,10 @@ def _open_all(
 async def tick(store: Store, desk: DeskSettings, now: datetime | None = None) -> list[int]:
     """One pass of the job at `now` (the clock by default): the tickets it opened."""
     at = now or datetime.now(UTC)
-    opened = await store.run(lambda s: open_due(s, at, desk))
+    # With several collectors, one opens them in a round (collector/bus.py).
+    opened = await store.run(
+        lambda s: open_due(s, at, desk) if bus.run_once(s, "recurring-tickets") else []
+    )
     if opened:
         log.info("recurring preventive tickets opened: %s", ", ".join(map(str, opened)))
     return opened

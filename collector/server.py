@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 
 from collector import fleet, tls
 from collector.auth import AgentAuthInterceptor
+from collector.bus import Bus
 from collector.config import CollectorSettings
 from collector.console import REQUIRED_ROLE, Console
 from collector.decoding import add_service
@@ -146,9 +147,13 @@ async def serve(settings: CollectorSettings, store: Store | None = None) -> Coll
     watcher = asyncio.create_task(auth.watch_revocations(), name="revocations")
     reopen_window = timedelta(minutes=settings.tickets.reopen_window_minutes)
     jobs = asyncio.create_task(
-        run_jobs(store, settings.desk, reopen_window, dispatcher), name="jobs"
+        run_jobs(store, settings.desk, reopen_window, dispatcher, settings.retention), name="jobs"
     )
     notifier = asyncio.create_task(Notifier(store, settings.notify).run(), name="notify")
+    # Other collectors on the same PostgreSQL: requests queued there for agents held here.
+    listener = asyncio.create_task(
+        Bus(store, dispatcher, settings.checks).run(), name="dispatch-bus"
+    )
     return Collector(
         server,
         port,
@@ -156,7 +161,7 @@ async def serve(settings: CollectorSettings, store: Store | None = None) -> Coll
         enroll_port=enroll_port,
         pki=pki,
         console_socket=console_socket,
-        background=(watcher, jobs, notifier),
+        background=(watcher, jobs, notifier, listener),
     )
 
 

@@ -40,7 +40,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from collector import actions, diagnostics, windows
+from collector import actions, bus, diagnostics, windows
 from collector.diagnostics import DiagnosticError, DiagnosticView
 from collector.store.models import (
     CLOSED_STATES,
@@ -778,15 +778,25 @@ async def tick(
     those whose start has come, hand queued steps to the machines this collector holds, settle
     the runs that ended."""
     at = now or datetime.now(UTC)
-    scheduled = await store.run(lambda s: schedule_due(s, at))
-    started = await store.run(lambda s: start_due(s, at, sender.vet, desk))
+    # With several collectors, one schedules, starts and settles in a round (collector/bus.py);
+    # each hands queued steps to the machines it holds.
+    scheduled = await store.run(
+        lambda s: schedule_due(s, at) if bus.run_once(s, "tasks-schedule") else 0
+    )
+    started = await store.run(
+        lambda s: (
+            start_due(s, at, sender.vet, desk) if bus.run_once(s, "tasks-start") else Started()
+        )
+    )
     waiting = await store.run(lambda s: waiting_machines(s, at))
     handed: list[str] = []
     for agent_id in waiting:
         if sender.holds(agent_id):
             await sender.deliver_pending(agent_id)
             handed.append(agent_id)
-    settled = await store.run(lambda s: settle(s, at, desk))
+    settled = await store.run(
+        lambda s: settle(s, at, desk) if bus.run_once(s, "tasks-settle") else Settled()
+    )
     if scheduled:
         log.info("maintenance tasks: %d runs scheduled", scheduled)
     for what, ids in (

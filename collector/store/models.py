@@ -438,3 +438,35 @@ class RecurringTicket(Base):
     last_opened_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column()
     created_by: Mapped[str] = mapped_column(String(128))
+
+
+class CheckRollup(Base):
+    """One hour of one check on one machine, kept after its raw results are pruned
+    (collector/retention.py): counts by status, first and last observed, numeric values."""
+
+    __tablename__ = "check_rollups"
+    __table_args__ = (
+        UniqueConstraint("agent_id", "check_id", "hour", name="uq_check_rollups_hour"),
+        Index("ix_check_rollups_hour", "hour"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    check_id: Mapped[str] = mapped_column(String(64))
+    hour: Mapped[datetime] = mapped_column()
+    """The start of the hour (UTC) the results were observed in."""
+    ok_count: Mapped[int] = mapped_column(Integer, default=0)
+    warning_count: Mapped[int] = mapped_column(Integer, default=0)
+    critical_count: Mapped[int] = mapped_column(Integer, default=0)
+    unknown_count: Mapped[int] = mapped_column(Integer, default=0)
+    first_observed_at: Mapped[datetime] = mapped_column()
+    last_observed_at: Mapped[datetime] = mapped_column()
+    last_status: Mapped[int] = mapped_column(SmallInteger)
+    """The status of the last result observed in the hour."""
+    values: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """By value name: {"unit", "min", "max", "sum", "count"}; the average is sum / count."""
+
+
+# Pruning keeps results that tickets and check states point at: these find them.
+Index("ix_tickets_evidence_result_id", Ticket.evidence_result_id)
+Index("ix_check_states_last_failure_id", CheckState.last_failure_id)

@@ -165,6 +165,8 @@ def test_a_run_outcome_comes_from_its_steps() -> None:
 OCCURRENCE = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
 BEFORE = OCCURRENCE - timedelta(days=1)
 WINDOW_END = OCCURRENCE + timedelta(hours=2)
+LAST_INSTANT = WINDOW_END - timedelta(microseconds=1)
+"""Every machine's start has come by then, wherever the (random) agent ids put it."""
 
 
 def vet(action: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -285,9 +287,7 @@ def test_runs_start_at_their_staggered_time_as_diagnostics_that_end_with_the_win
     # Starting again (this collector or another) queues nothing twice.
     again = store.call(lambda s: tasks.start_due(s, first.start_at, vet, DESK))
     assert again.started == ()
-    everyone = store.call(
-        lambda s: tasks.start_due(s, WINDOW_END - timedelta(seconds=1), vet, DESK)
-    )
+    everyone = store.call(lambda s: tasks.start_due(s, LAST_INSTANT, vet, DESK))
     assert sorted(everyone.started) == sorted(r.id for r in rest)
     total = store.call(lambda s: s.scalar(select(func.count()).select_from(Diagnostic)))
     assert total == 10
@@ -299,7 +299,7 @@ def test_runs_settle_done_failed_with_a_ticket_or_missed(store: Store) -> None:
     machines(store, 3, ["vip"])
     make_task(store)
     store.call(lambda s: tasks.schedule_due(s, OCCURRENCE))
-    store.call(lambda s: tasks.start_due(s, WINDOW_END - timedelta(minutes=1), vet, DESK))
+    store.call(lambda s: tasks.start_due(s, LAST_INSTANT, vet, DESK))
     good, bad, away = runs(store)
     finish(store, good.id, DiagnosticState.DONE, DiagnosticState.DONE)
     finish(store, bad.id, DiagnosticState.DONE, DiagnosticState.FAILED, error="disk unreadable")
@@ -334,11 +334,9 @@ def test_a_second_failure_adds_to_the_open_ticket(store: Store) -> None:
     for week in range(2):
         occurrence = OCCURRENCE + timedelta(days=7 * week)
         store.call(lambda s, o=occurrence: tasks.schedule_due(s, o))
-        store.call(
-            lambda s, o=occurrence: tasks.start_due(
-                s, o + timedelta(hours=1, minutes=59), vet, DESK
-            )
-        )
+        # The last instant of the window: whatever the (random) agent id, its start has come.
+        last_instant = occurrence + timedelta(hours=2) - timedelta(microseconds=1)
+        store.call(lambda s, t=last_instant: tasks.start_due(s, t, vet, DESK))
         latest = runs(store)[-1]
         finish(store, latest.id, DiagnosticState.FAILED, DiagnosticState.DONE, error="boom")
         store.call(lambda s, o=occurrence: tasks.settle(s, o + timedelta(hours=2), DESK))
@@ -351,7 +349,7 @@ def test_a_step_the_collector_refuses_fails_the_run_at_its_start(store: Store) -
     machines(store, 1)
     make_task(store, spec(steps=[("inventory", {}), ("flush_dns_cache", {})]))
     store.call(lambda s: tasks.schedule_due(s, OCCURRENCE))
-    started = store.call(lambda s: tasks.start_due(s, WINDOW_END - timedelta(seconds=1), vet, DESK))
+    started = store.call(lambda s: tasks.start_due(s, LAST_INSTANT, vet, DESK))
     (run,) = runs(store)
     assert started.failed == (run.id,) and run.outcome == "failed" and run.ticket_id
     assert steps_of(store, run.id) == []
@@ -371,7 +369,7 @@ def test_history_and_delete(store: Store) -> None:
     machines(store, 2)
     task_id = make_task(store)
     store.call(lambda s: tasks.schedule_due(s, OCCURRENCE))
-    store.call(lambda s: tasks.start_due(s, WINDOW_END - timedelta(seconds=1), vet, DESK))
+    store.call(lambda s: tasks.start_due(s, LAST_INSTANT, vet, DESK))
     found = store.call(lambda s: tasks.history(s, task_id))
     assert found is not None
     row, views = found
