@@ -188,7 +188,7 @@ def expire(session: Session, now: datetime) -> list[DiagnosticView]:
         )
         for i in ids:
             bus.announce(session, bus.CHANGED, i)
-    return [view for i in ids if (view := get(session, i)) is not None]
+    return _views(session, ids)
 
 
 def apply_update(
@@ -241,12 +241,21 @@ def _remediation_event(session: Session, row: Diagnostic, now: datetime) -> None
 
 
 def get(session: Session, request_id: str) -> DiagnosticView | None:
+    found = _views(session, [request_id])
+    return found[0] if found else None
+
+
+def _views(session: Session, request_ids: Sequence[str]) -> list[DiagnosticView]:
+    """The requests with their machines' host names, in one query."""
+    if not request_ids:
+        return []
     found = session.execute(
         select(Diagnostic, Agent.hostname)
         .join(Agent, Agent.id == Diagnostic.agent_id)
-        .where(Diagnostic.id == request_id)
-    ).first()
-    return DiagnosticView(found[0], found[1]) if found else None
+        .where(Diagnostic.id.in_(request_ids))
+        .order_by(Diagnostic.requested_at)
+    )
+    return [DiagnosticView(row, hostname) for row, hostname in found]
 
 
 def list_diagnostics(

@@ -115,7 +115,8 @@ def ingest_batch(
             # Closed or resolved by a person since: the next failures belong to a new ticket.
             state.open_ticket_id = None
             ticket = None
-        after, decision = decide(_rule_state(session, state, ticket), result.status, rules, at)
+        before = _rule_state(session, state, ticket, result.status.is_failure)
+        after, decision = decide(before, result.status, rules, at)
         state.status = int(result.status)
         state.summary = result.summary
         state.observed_at = result.observed_at
@@ -192,13 +193,16 @@ def _insert_results(
     ]
 
 
-def _rule_state(session: Session, state: CheckState, ticket: Ticket | None) -> RuleState:
-    """Where the rules stand, from the stored state and the check's tickets."""
+def _rule_state(
+    session: Session, state: CheckState, ticket: Ticket | None, failing: bool
+) -> RuleState:
+    """Where the rules stand, from the stored state and the check's tickets. The check's last
+    ticket only matters to a failure that may reopen it, so a pass never loads it."""
     last_failed = (
         True if state.consecutive_failures else False if state.consecutive_passes else None
     )
     last_resolved_at = None
-    if ticket is None and state.last_ticket_id is not None:
+    if failing and ticket is None and state.last_ticket_id is not None:
         last = session.get(Ticket, state.last_ticket_id)
         # Only a ticket the machine or a person resolved reopens; a closed one is final.
         if last is not None and last.state == TicketState.RESOLVED and last.resolved_at:
