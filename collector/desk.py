@@ -22,8 +22,8 @@ from collector.store.models import (
     TicketEvent,
 )
 from collector.timeline import record
-from collector.triage import DeskSettings
-from remdiag.vocabulary import Category, Priority, TicketState, Tier
+from collector.triage import DeskSettings, impact_of, place
+from remdiag.vocabulary import Category, Priority, Severity, TicketState, Tier
 
 DEFAULT_PAGE = 200
 MAX_PAGE = 1000
@@ -167,6 +167,51 @@ def update_ticket(
     record(session, ticket, now, change.kind, change.message, actor=actor)
     session.flush()
     return get_ticket(session, ticket_id)
+
+
+def place_ticket(ticket: Ticket, agent: Agent, now: datetime, settings: DeskSettings) -> str:
+    """Priority (severity x the machine's impact) and SLA deadlines from `now`; the starting
+    tier only for a new ticket (a reopened one keeps the tier it may have been escalated to).
+    Returns the words the opening event ends with, e.g. "P2 (impact medium), L1"."""
+    impact = impact_of(agent.tags or [], settings)
+    placed = place(
+        ticket.check_id,
+        Category(ticket.category),
+        Severity(ticket.severity),
+        now,
+        settings,
+        impact,
+    )
+    if ticket.tier is None:
+        ticket.tier = int(placed.tier)
+    ticket.priority = int(placed.priority)
+    ticket.respond_by = placed.respond_by
+    ticket.resolve_by = placed.resolve_by
+    ticket.updated_at = now
+    return f"{placed.priority.name} (impact {impact.value}), {Tier(ticket.tier).name}"
+
+
+def new_ticket(
+    agent: Agent,
+    check_id: str,
+    category: Category,
+    severity: Severity,
+    title: str,
+    now: datetime,
+    settings: DeskSettings,
+) -> tuple[Ticket, str]:
+    """A NEW ticket placed by triage (not yet added to the session), and its placement words."""
+    ticket = Ticket(
+        agent_id=agent.id,
+        check_id=check_id,
+        category=int(category),
+        severity=int(severity),
+        state=int(TicketState.NEW),
+        title=title,
+        opened_at=now,
+        failure_count=0,
+    )
+    return ticket, place_ticket(ticket, agent, now, settings)
 
 
 def mark_reopened(ticket: Ticket) -> None:

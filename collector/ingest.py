@@ -9,7 +9,7 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
-from collector.desk import mark_reopened
+from collector.desk import mark_reopened, new_ticket, place_ticket
 from collector.engine import (
     Decision,
     FlappingChanged,
@@ -22,9 +22,9 @@ from collector.engine import (
 )
 from collector.store.models import Agent, CheckResult, CheckState, Ticket
 from collector.timeline import SYSTEM_ACTOR, record
-from collector.triage import DeskSettings, impact_of, place
+from collector.triage import DeskSettings
 from collector.windows import in_maintenance
-from remdiag.vocabulary import Category, CheckStatus, Severity, TicketState, Tier
+from remdiag.vocabulary import Category, CheckStatus, Severity, TicketState
 
 DEFAULT_DESK = DeskSettings()
 
@@ -285,8 +285,6 @@ def _open(
     now: datetime,
 ) -> Ticket:
     """A new ticket, or the check's recently resolved one reopened."""
-    impact = impact_of(agent.tags or [], desk)
-    placed = place(state.check_id, Category(row.category), decision.severity, now, desk, impact)
     why = (
         f"flapping: more than {rules.flap_changes} pass/fail flips within "
         f"{rules.flap_window_s / 60:g} minutes"
@@ -299,40 +297,27 @@ def _open(
         ticket = last
         mark_reopened(ticket)
         ticket.severity = int(decision.severity)
+        placement = place_ticket(ticket, agent, now, desk)
         kind = "reopened"
     else:
-        ticket = Ticket(
-            agent_id=agent.id,
-            check_id=state.check_id,
-            category=row.category,
-            severity=int(decision.severity),
-            state=int(TicketState.NEW),
-            title=f"{state.check_id} failing on {agent.hostname}",
-            opened_at=now,
-            tier=int(placed.tier),
-            failure_count=0,
+        ticket, placement = new_ticket(
+            agent,
+            state.check_id,
+            Category(row.category),
+            decision.severity,
+            f"{state.check_id} failing on {agent.hostname}",
+            now,
+            desk,
         )
         session.add(ticket)
         kind = "opened"
-    # A reopened ticket keeps its tier (it may have been escalated) but gets fresh deadlines.
-    ticket.priority = int(placed.priority)
-    ticket.respond_by = placed.respond_by
-    ticket.resolve_by = placed.resolve_by
     ticket.failure_count += state.consecutive_failures or 1
     ticket.evidence_result_id = row.id
     ticket.flapping = decision.flapping
-    ticket.updated_at = now
     session.flush()
     state.open_ticket_id = ticket.id
     state.last_ticket_id = ticket.id
-    record(
-        session,
-        ticket,
-        now,
-        kind,
-        f"{why}: {row.summary}; {placed.priority.name} "
-        f"(impact {impact.value}), {Tier(ticket.tier).name}",
-    )
+    record(session, ticket, now, kind, f"{why}: {row.summary}; {placement}")
     return ticket
 
 

@@ -14,11 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from collector import windows
-from collector.desk import mark_reopened
+from collector.desk import mark_reopened, new_ticket, place_ticket
 from collector.store.models import CLOSED_STATES, Agent, Ticket
 from collector.timeline import SYSTEM_ACTOR, record
-from collector.triage import DeskSettings, impact_of, offline_after, place
-from remdiag.vocabulary import Category, Severity, TicketState, Tier
+from collector.triage import DeskSettings, offline_after
+from remdiag.vocabulary import Category, Severity, TicketState
 
 OFFLINE_CHECK = "offline"
 
@@ -87,8 +87,6 @@ def _open(
     session: Session, agent: Agent, now: datetime, desk: DeskSettings, reopen_window: timedelta
 ) -> Ticket:
     last_word = agent.last_seen_at or agent.enrolled_at
-    impact = impact_of(agent.tags or [], desk)
-    placed = place(OFFLINE_CHECK, Category.NETWORK, Severity.WARNING, now, desk, impact)
     why = (
         f"no word from the machine since {last_word:%Y-%m-%d %H:%M} UTC "
         f"(more than {offline_after(agent.tags or [], desk) / 60:g} minutes)"
@@ -99,42 +97,28 @@ def _open(
         .order_by(Ticket.id.desc())
         .limit(1)
     ).first()
-    recent = (
+    if (
         last is not None
         and last.state == TicketState.RESOLVED
         and last.resolved_at is not None
         and now - last.resolved_at <= reopen_window
-    )
-    if recent and last is not None:
+    ):
         ticket, kind = last, "reopened"
         mark_reopened(ticket)
+        placement = place_ticket(ticket, agent, now, desk)
     else:
-        ticket, kind = (
-            Ticket(
-                agent_id=agent.id,
-                check_id=OFFLINE_CHECK,
-                category=int(Category.NETWORK),
-                severity=int(Severity.WARNING),
-                state=int(TicketState.NEW),
-                title=f"{agent.hostname} is offline",
-                opened_at=now,
-                tier=int(placed.tier),
-                failure_count=0,
-            ),
-            "opened",
+        ticket, placement = new_ticket(
+            agent,
+            OFFLINE_CHECK,
+            Category.NETWORK,
+            Severity.WARNING,
+            f"{agent.hostname} is offline",
+            now,
+            desk,
         )
+        kind = "opened"
         session.add(ticket)
-    ticket.priority = int(placed.priority)
-    ticket.respond_by = placed.respond_by
-    ticket.resolve_by = placed.resolve_by
     ticket.failure_count += 1
-    ticket.updated_at = now
     session.flush()
-    record(
-        session,
-        ticket,
-        now,
-        kind,
-        f"{why}; {placed.priority.name} (impact {impact.value}), {Tier(ticket.tier).name}",
-    )
+    record(session, ticket, now, kind, f"{why}; {placement}")
     return ticket

@@ -25,12 +25,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from collector import bus, tasks
+from collector.desk import new_ticket
 from collector.store.models import CLOSED_STATES, Agent, RecurringTicket, Ticket
 from collector.store.runner import Store
 from collector.tasks import Target, TaskError
 from collector.timeline import record
-from collector.triage import DeskSettings, impact_of, place
-from remdiag.vocabulary import Category, Severity, TicketState, Tier
+from collector.triage import DeskSettings
+from remdiag.vocabulary import Category, Severity
 
 log = logging.getLogger(__name__)
 
@@ -219,35 +220,15 @@ def _open_all(
     for agent in agents:
         if agent.id in still_open or not spec.target.covers(agent.id, agent.tags or ()):
             continue
-        impact = impact_of(agent.tags or [], desk)
-        placed = place(spec.check_id, spec.category, spec.severity, now, desk, impact)
-        ticket = Ticket(
-            agent_id=agent.id,
-            check_id=spec.check_id,
-            category=int(spec.category),
-            severity=int(spec.severity),
-            state=int(TicketState.NEW),
-            title=spec.title,
-            opened_at=now,
-            updated_at=now,
-            tier=int(placed.tier),
-            priority=int(placed.priority),
-            respond_by=placed.respond_by,
-            resolve_by=placed.resolve_by,
-            failure_count=0,
+        ticket, placement = new_ticket(
+            agent, spec.check_id, spec.category, spec.severity, spec.title, now, desk
         )
         try:
             with session.begin_nested():
                 session.add(ticket)
         except IntegrityError:  # opened meanwhile by another collector: one open at a time
             continue
-        record(
-            session,
-            ticket,
-            now,
-            "opened",
-            f"{why}; {placed.priority.name} (impact {impact.value}), {Tier(ticket.tier).name}",
-        )
+        record(session, ticket, now, "opened", f"{why}; {placement}")
         opened.append(ticket.id)
     return opened
 

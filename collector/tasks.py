@@ -41,6 +41,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from collector import actions, bus, diagnostics, windows
+from collector.desk import new_ticket
 from collector.diagnostics import DiagnosticError, DiagnosticView
 from collector.store.models import (
     CLOSED_STATES,
@@ -52,8 +53,8 @@ from collector.store.models import (
 )
 from collector.store.runner import Store
 from collector.timeline import record
-from collector.triage import DeskSettings, impact_of, place
-from remdiag.vocabulary import Category, DiagnosticState, Severity, TicketState, Tier
+from collector.triage import DeskSettings
+from remdiag.vocabulary import Category, DiagnosticState, Severity
 
 log = logging.getLogger(__name__)
 
@@ -703,23 +704,8 @@ def open_ticket(
         ticket.failure_count += 1
         record(session, ticket, now, "failure", f"again: {why}")
         return ticket
-    impact = impact_of(agent.tags or [], desk)
-    placed = place(check_id, category, severity, now, desk, impact)
-    ticket = Ticket(
-        agent_id=agent.id,
-        check_id=check_id,
-        category=int(category),
-        severity=int(severity),
-        state=int(TicketState.NEW),
-        title=title,
-        opened_at=now,
-        updated_at=now,
-        tier=int(placed.tier),
-        priority=int(placed.priority),
-        respond_by=placed.respond_by,
-        resolve_by=placed.resolve_by,
-        failure_count=1,
-    )
+    ticket, placement = new_ticket(agent, check_id, category, severity, title, now, desk)
+    ticket.failure_count = 1
     try:
         with session.begin_nested():
             session.add(ticket)
@@ -730,13 +716,7 @@ def open_ticket(
         found.failure_count += 1
         record(session, found, now, "failure", f"again: {why}")
         return found
-    record(
-        session,
-        ticket,
-        now,
-        "opened",
-        f"{why}; {placed.priority.name} (impact {impact.value}), {Tier(ticket.tier).name}",
-    )
+    record(session, ticket, now, "opened", f"{why}; {placement}")
     return ticket
 
 
