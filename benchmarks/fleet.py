@@ -91,10 +91,20 @@ class FleetCounters:
     """Results acknowledged (stored, for a real collector)."""
     reconnects: Synchronized[int]
     failed: Synchronized[int]
+    online: Synchronized[int]
+    """Agents holding a stream now: Welcome received, stream not yet ended."""
+    paused: Synchronized[int]
+    """Set by the parent: while nonzero, agents make no new batches (they still resend,
+    send inventories and heartbeats, and read acks)."""
+    generated: Any = None
+    """Per agent index, the results in the batches it made (a shared array, no lock: each
+    index has one writer)."""
 
     @classmethod
-    def make(cls, context: Any) -> FleetCounters:
-        return cls(*(context.Value("q", 0) for _ in range(6)))
+    def make(cls, context: Any, agents: int = 0) -> FleetCounters:
+        counters = cls(*(context.Value("q", 0) for _ in range(8)))
+        counters.generated = context.Array("q", agents, lock=False)
+        return counters
 
 
 def add(counter: Synchronized[int], amount: int = 1) -> None:
@@ -251,7 +261,11 @@ class FleetAgent:
         """Connect, send and reconnect until cancelled."""
         first = True
         while True:
-            with contextlib.suppress(grpc.aio.AioRpcError, BenchmarkError):
+            # As the real agent, also retry when no Welcome came in time (a busy collector)
+            # or the stream ended under a write (InvalidStateError).
+            with contextlib.suppress(
+                grpc.aio.AioRpcError, BenchmarkError, TimeoutError, asyncio.InvalidStateError
+            ):
                 await self._session(connected if first else lambda: None)
             first = False
             add(self.counters.reconnects)
@@ -279,6 +293,7 @@ class FleetAgent:
         self._acked(welcome.welcome.last_acked_sequence)
         heartbeat_s = float(welcome.welcome.heartbeat_interval_seconds or 30)
         connected()
+        add(self.counters.online)
         self.window = asyncio.Semaphore(max(0, self.config.window - len(self.unacked)))
         tasks = [
             asyncio.create_task(self._reader(call)),
@@ -290,6 +305,7 @@ class FleetAgent:
             for task in done:
                 task.result()
         finally:
+            add(self.counters.online, -1)
             for task in tasks:
                 task.cancel()
             call.cancel()
@@ -330,6 +346,8 @@ class FleetAgent:
         self.sequence += 1
         message = with_sequence(self.sequence, body)
         self.unacked[self.sequence] = Pending(message, results, time.monotonic())
+        if results and self.counters.generated is not None:
+            self.counters.generated[self.index] += results
         await self._write(call, message)
         add(self.counters.sent, results)
 
@@ -343,10 +361,13 @@ class FleetAgent:
             await asyncio.sleep(self.rng.uniform(0, interval))
         next_at = time.monotonic()
         while True:
-            await self._send(call, self.body, self.config.batch)
+            if not self.counters.paused.value:
+                await self._send(call, self.body, self.config.batch)
             if interval:
                 next_at += interval
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+            elif self.counters.paused.value:
+                await asyncio.sleep(0.5)
 
     async def close(self) -> None:
         await self.channel.close()
@@ -431,7 +452,7 @@ class Fleet:
         self.address = loopback_only(address)
         self.config = config
         spawn = multiprocessing.get_context("spawn")
-        self.counters = FleetCounters.make(spawn)
+        self.counters = FleetCounters.make(spawn, config.agents)
         self.errors = spawn.Queue()
         self.latencies = spawn.Queue()
         share = -(-config.agents // config.processes)

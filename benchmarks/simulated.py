@@ -79,9 +79,10 @@ def loopback_only(address: str) -> str:
 
 @contextlib.contextmanager
 def collector_process(
-    port: int, database_url: str, workdir: Path
+    port: int, database_url: str, workdir: Path, config: Path | None = None
 ) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
-    """`remdiag collector serve` on 127.0.0.1:`port`, its log in `workdir`; stopped on exit."""
+    """`remdiag collector serve` on 127.0.0.1:`port`, its log in `workdir`; stopped on exit.
+    `config`: a TOML config file for it (its defaults without)."""
     log_path = workdir / "collector.log"
     command = [
         str(Path(sys.executable).parent / "remdiag"),
@@ -93,6 +94,7 @@ def collector_process(
         database_url,
         "--data-dir",
         str(workdir / "collector-data"),
+        *(["--config", str(config)] if config is not None else []),
     ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)

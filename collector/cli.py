@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import shlex
+import signal
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -201,9 +202,23 @@ def collector_serve(
 
 async def _serve_forever(settings: CollectorSettings) -> None:
     running = await serve(settings)
+    # SIGTERM (systemd, docker, kill) stops as Ctrl-C does: streams end, the store closes.
+    # Without a handler SIGTERM ended the process at once, like a crash.
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
     try:
-        await running.server.wait_for_termination()
+        stopped = asyncio.ensure_future(stopping.wait())
+        terminated = asyncio.ensure_future(running.server.wait_for_termination())
+        await asyncio.wait({stopped, terminated}, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in (stopped, terminated):
+            waiter.cancel()
+        if stopping.is_set():
+            logging.getLogger("remdiag").info("stopping: closing streams and the store")
     finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
         await running.stop()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -112,9 +113,73 @@ def machine_info(machine: agent_pb2.MachineIdentity, agent_version: str) -> Mach
     )
 
 
+_STATUSES = {int(s): s for s in CheckStatus}
+_CATEGORIES = {int(c): c for c in Category}
+
+
 def incoming_result(
     position: int, result: common_pb2.CheckResult, now: datetime, limits: LimitSettings
 ) -> IncomingResult:
+    """A result of a batch, checked. This is ingest's hot path: a few cheap tests pass nearly
+    every result, and only one that fails them is checked field by field for the message."""
+    check_id, summary, remediation = result.check_id, result.summary, result.remediation
+    status = _STATUSES.get(result.status)
+    category = _CATEGORIES.get(result.category)
+    text_limit, id_limit = limits.max_text_chars, limits.max_id_chars
+    if (
+        status is None
+        or category is None
+        or not check_id
+        or len(check_id) > min(id_limit, MAX_ID_COLUMN)
+        or len(summary) > text_limit
+        or len(remediation) > text_limit
+        or len(result.values) > MAX_JSON_ITEMS
+        or "\x00" in check_id
+        or "\x00" in summary
+        or "\x00" in remediation
+    ):
+        return _checked_result(position, result, now, limits)
+    values: list[dict[str, Any]] = []
+    for value in result.values:
+        name, unit, text = value.name, value.unit, value.text
+        if value.WhichOneof("value") == "number":
+            measured: float | str | None = value.number
+            finite = math.isfinite(value.number)
+        else:
+            measured, finite = text or None, True
+        if (
+            not finite
+            or len(name) > id_limit
+            or len(unit) > id_limit
+            or len(text) > text_limit
+            or "\x00" in name
+            or "\x00" in unit
+            or "\x00" in text
+        ):
+            return _checked_result(position, result, now, limits)
+        values.append({"name": name, "value": measured, "unit": unit})
+    try:
+        observed = from_timestamp(result.observed_at) if result.HasField("observed_at") else now
+        # An agent sends the same thresholds with every result of a check: decoded once.
+        thresholds = _thresholds(result.thresholds.SerializeToString(deterministic=True))
+    except (ValueError, OverflowError):  # InvalidMessageError is a ValueError
+        return _checked_result(position, result, now, limits)
+    return IncomingResult(
+        check_id=check_id,
+        category=category,
+        status=status,
+        summary=summary,
+        values=values,
+        thresholds=thresholds,
+        remediation=remediation,
+        observed_at=observed,
+    )
+
+
+def _checked_result(
+    position: int, result: common_pb2.CheckResult, now: datetime, limits: LimitSettings
+) -> IncomingResult:
+    """`incoming_result` field by field: raises InvalidMessageError naming what is wrong."""
     where = f"results[{position}]"
     if not result.check_id:
         raise InvalidMessageError(f"{where}.check_id is empty")
@@ -134,10 +199,16 @@ def incoming_result(
             raise InvalidMessageError(f"{where}.observed_at is out of range") from exc
     for field in ("check_id", "summary", "remediation"):
         _storable(f"{where}.{field}", getattr(result, field))
-    thresholds = struct_to_dict(result.thresholds)
-    _storable_json(f"{where}.thresholds", thresholds)
+    try:
+        # An agent sends the same thresholds with every result of a check: decoded once.
+        thresholds = _thresholds(result.thresholds.SerializeToString(deterministic=True))
+    except InvalidMessageError as exc:
+        detail = str(exc)  # a path within the thresholds (".key ..."), or a reason
+        joint = "" if detail[:1] in (".", "[", " ") else ": "
+        raise InvalidMessageError(f"{where}.thresholds{joint}{detail}") from None
+    if len(result.values) > MAX_JSON_ITEMS:
+        raise InvalidMessageError(f"{where}.values has more than {MAX_JSON_ITEMS} entries")
     values = [_value(f"{where}.values[{i}]", v, limits) for i, v in enumerate(result.values)]
-    _storable_json(f"{where}.values", values)
     return IncomingResult(
         check_id=result.check_id,
         category=category,
@@ -150,6 +221,15 @@ def incoming_result(
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def _thresholds(serialized: bytes) -> dict[str, Any]:
+    """Thresholds (a Struct's bytes) as a dict, shared by every result that carried these
+    bytes (collector/ingest.py encodes each shared dict once): never change it."""
+    thresholds = struct_to_dict(Struct.FromString(serialized))
+    _storable_json("", thresholds)
+    return thresholds
+
+
 def sequence_number(value: int) -> int:
     if not 0 < value <= MAX_SEQUENCE:
         raise InvalidMessageError(f"sequence must be between 1 and {MAX_SEQUENCE}")
@@ -160,7 +240,11 @@ def _value(where: str, value: common_pb2.MeasuredValue, limits: LimitSettings) -
     _bounded(f"{where}.name", value.name, limits.max_id_chars)
     _bounded(f"{where}.unit", value.unit, limits.max_id_chars)
     _bounded(f"{where}.text", value.text, limits.max_text_chars)
+    for part in ("name", "unit", "text"):
+        _storable(f"{where}.{part}", getattr(value, part))
     kind = value.WhichOneof("value")
+    if kind == "number" and not math.isfinite(value.number):
+        raise InvalidMessageError(f"{where}.value holds a number that is not finite")
     measured: float | str | None = value.number if kind == "number" else value.text or None
     return {"name": value.name, "value": measured, "unit": value.unit}
 

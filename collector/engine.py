@@ -92,6 +92,19 @@ def is_flapping(changes: tuple[float, ...], now: float, rules: TicketRules) -> b
     return sum(1 for t in changes if now - t <= rules.flap_window_s) > rules.flap_changes
 
 
+def counts_only(
+    status: CheckStatus, consecutive_failures: int, consecutive_passes: int, ticket_open: bool
+) -> bool:
+    """Whether `decide` would do nothing but count one more pass: a pass after a pass, with no
+    ticket open. Most results are such passes; ingest then skips building the rule state."""
+    return (
+        status is CheckStatus.OK
+        and not ticket_open
+        and consecutive_passes > 0
+        and not consecutive_failures
+    )
+
+
 def decide(
     state: RuleState, status: CheckStatus, rules: TicketRules, now: float = 0.0
 ) -> tuple[RuleState, Decision | None]:

@@ -7,12 +7,12 @@ import hmac
 import re
 import secrets
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import BindParameter, Table, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
 from collector import tokens
@@ -246,6 +246,36 @@ def heartbeat(
             spool_dropped=case((Agent.spool_dropped < dropped, dropped), else_=Agent.spool_dropped),
         )
     )
+
+
+def heartbeats(session: Session, beats: Sequence[tuple[str, datetime, int, int]]) -> dict[str, int]:
+    """Many agents' heartbeats (agent id, time, spool dropped, policy version running) in one
+    statement, as `heartbeat` each; returns the policy version each of them should run."""
+    table = cast(Table, Agent.__table__)
+    dropped: BindParameter[int] = bindparam("b_dropped")
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(
+            last_seen_at=bindparam("b_at"),
+            running_policy_version=bindparam("b_running"),
+            spool_dropped=case(
+                (table.c.spool_dropped < dropped, dropped), else_=table.c.spool_dropped
+            ),
+        ),
+        [
+            {
+                "b_id": agent_id,
+                "b_at": at,
+                "b_dropped": _bounded(spool_dropped),
+                "b_running": _bounded(running),
+            }
+            for agent_id, at, spool_dropped, running in beats
+        ],
+    )
+    ids = sorted({agent_id for agent_id, *_ in beats})
+    rows = session.execute(select(Agent.id, Agent.policy_version).where(Agent.id.in_(ids)))
+    return {agent_id: version for agent_id, version in rows}
 
 
 def _bounded(count: int) -> int:

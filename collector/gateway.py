@@ -19,11 +19,12 @@ from collector.auth import AGENT_ID_HEADER
 from collector.config import CollectorSettings
 from collector.convert import InvalidMessageError
 from collector.dispatch import Dispatcher
-from collector.ingest import ingest_batch
+from collector.ingest import Batch
+from collector.intake import Beat, Intake, IntakeClosedError
 from collector.limits import AgentRate
 from collector.store.runner import Store
 from collector.tls import InvalidCsrError, IssuedCertificate, Pki, parse_csr
-from remdiag.v1 import agent_pb2, agent_pb2_grpc, common_pb2
+from remdiag.v1 import agent_pb2, agent_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +70,13 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
         store: Store,
         settings: CollectorSettings,
         dispatcher: Dispatcher,
+        intake: Intake,
         pki: Pki | None = None,
     ) -> None:
         self._store = store
         self._dispatcher = dispatcher
+        self._intake = intake
         self._settings = settings
-        self._rules = settings.tickets.rules()
         self._limits = settings.limits
         # Per agent, not per stream, so reconnecting does not reset a flooding agent's rate.
         self._rates: dict[str, AgentRate] = {}
@@ -249,13 +251,13 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
             )
         now = _now()
         if kind == "heartbeat":
-            dropped, running = message.heartbeat.dropped, message.heartbeat.policy_version
-
-            def beat(s: Session) -> common_pb2.Policy | None:
-                fleet.heartbeat(s, agent_id, now, dropped, running)
-                return policies.policy_if_behind(s, agent_id, running, self._settings.checks)
-
-            behind = await self._store.run(beat)
+            heartbeat = message.heartbeat
+            try:
+                behind = await self._intake.heartbeat(
+                    Beat(agent_id, now, heartbeat.dropped, heartbeat.policy_version)
+                )
+            except IntakeClosedError as exc:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, f"{exc}: reconnect")
             return None if behind is None else agent_pb2.CollectorMessage(policy=behind)
         if kind == "diagnostic":
             try:
@@ -291,11 +293,11 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
                 lambda s: fleet.store_inventory(s, agent_id, sequence, update, now)
             )
             return _ack(acked)
-        outcome = await self._store.run(
-            lambda s: ingest_batch(
-                s, agent_id, sequence, results, self._rules, now, self._settings.desk
-            )
-        )
+        try:
+            outcome = await self._intake.ingest(Batch(agent_id, sequence, results, now))
+        except IntakeClosedError as exc:
+            # Not stored, not acked: the agent sends it again to whichever collector it reaches.
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"{exc}: reconnect")
         for opened in outcome.opened_tickets:
             log.info("ticket %d opened for agent %s", opened.ticket_id, agent_id)
             await self._dispatcher.triage(agent_id, opened)

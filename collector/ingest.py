@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+import orjson
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from collector.desk import mark_reopened, new_ticket, place_ticket
 from collector.engine import (
-    Decision,
     FlappingChanged,
     OpenTicket,
     RecordFailure,
     ResolveTicket,
     RuleState,
     TicketRules,
+    counts_only,
     decide,
 )
-from collector.store.models import Agent, CheckResult, CheckState, Ticket
+from collector.store.models import Agent, CheckState, MaintenanceWindow, Ticket
+from collector.store.results import insert_results
 from collector.timeline import SYSTEM_ACTOR, record
 from collector.triage import DeskSettings
 from collector.windows import in_maintenance
@@ -64,6 +67,49 @@ class UnknownAgentError(LookupError):
     pass
 
 
+@dataclass(frozen=True)
+class Batch:
+    """One upstream results message of one agent, as received."""
+
+    agent_id: str
+    sequence: int
+    results: list[IncomingResult]
+    received_at: datetime
+
+
+@dataclass(slots=True)
+class _State:
+    """A check_states row, as plain values: loaded with one query, written with one
+    executemany, never tracked by the ORM (that was most of ingest's time)."""
+
+    agent_id: str
+    check_id: str
+    status: int = 0
+    summary: str = ""
+    observed_at: datetime | None = None
+    consecutive_failures: int = 0
+    consecutive_passes: int = 0
+    open_ticket_id: int | None = None
+    last_failure_id: int | None = None
+    changes: list[float] = field(default_factory=list)
+    last_ticket_id: int | None = None
+    stored: bool = True
+    """False for a check this machine never reported before: inserted, not updated."""
+
+
+_STATE_COLUMNS = (
+    "status",
+    "summary",
+    "observed_at",
+    "consecutive_failures",
+    "consecutive_passes",
+    "open_ticket_id",
+    "last_failure_id",
+    "changes",
+    "last_ticket_id",
+)
+
+
 def ingest_batch(
     session: Session,
     agent_id: str,
@@ -73,75 +119,162 @@ def ingest_batch(
     now: datetime,
     desk: DeskSettings = DEFAULT_DESK,
 ) -> IngestOutcome:
-    """Store `results` as `sequence` of `agent_id` exactly once and run the rules over them.
+    """Store `results` as `sequence` of `agent_id` exactly once and run the rules over them."""
+    return ingest_batches(session, [Batch(agent_id, sequence, results, now)], rules, desk)[0]
 
-    The caller commits. A sequence at or below the agent's last stored one is a resend and
-    writes nothing; the agent's stream is ordered, so the high-water mark is enough.
+
+def ingest_batches(
+    session: Session,
+    batches: Sequence[Batch],
+    rules: TicketRules,
+    desk: DeskSettings = DEFAULT_DESK,
+) -> list[IngestOutcome]:
+    """Store many agents' batches, each exactly once, and run the rules over them, in the
+    caller's transaction (the caller commits): one outcome per batch, in order.
+
+    A sequence at or below the agent's last stored one is a resend and writes nothing; each
+    agent's stream is ordered, so the high-water mark is enough. The writes are a few
+    statements for the whole group, whatever the number of batches: the results' INSERT, the
+    check states' INSERT and UPDATE, the agents' UPDATE; only tickets go through the ORM.
     """
-    agent = session.get(Agent, agent_id, with_for_update=True)
-    if agent is None:
-        raise UnknownAgentError(agent_id)
-    agent.last_seen_at = now
-    if sequence <= agent.last_sequence:
-        return IngestOutcome(acked_through=agent.last_sequence, stored=False)
+    last_sequence = _lock_agents(session, {b.agent_id for b in batches})
+    accepted: list[Batch] = []
+    outcomes: list[IngestOutcome | None] = []
+    seen_at: dict[str, datetime] = {}
+    for batch in batches:
+        if batch.agent_id not in last_sequence:
+            raise UnknownAgentError(batch.agent_id)
+        seen_at[batch.agent_id] = max(
+            batch.received_at, seen_at.get(batch.agent_id, batch.received_at)
+        )
+        last = last_sequence[batch.agent_id]
+        if batch.sequence <= last:
+            outcomes.append(IngestOutcome(acked_through=last, stored=False))
+            continue
+        last_sequence[batch.agent_id] = batch.sequence
+        accepted.append(batch)
+        outcomes.append(None)
 
-    rows = _insert_results(session, agent_id, sequence, results, now)
-
-    states = _load_states(session, agent_id, {r.check_id for r in results})
+    rows = _insert_results(session, accepted)
+    states = _load_states(session, {b.agent_id for b in accepted})
     open_ids = [s.open_ticket_id for s in states.values() if s.open_ticket_id]
-    if open_ids:
-        # One query into the identity map: the per-result `session.get`s below then neither
-        # query nor autoflush the states changed so far (that was a flush per open ticket).
-        session.scalars(select(Ticket).where(Ticket.id.in_(open_ids))).all()
-    at = now.timestamp()
-    # The window covering the machine: looked up once per batch, only when a ticket would open.
-    window_checked, window = False, None
-    opened: list[OpenedTicket] = []
-    resolved: list[int] = []
-    for row, result in zip(rows, results, strict=True):
-        state = states.get(result.check_id)
-        if state is None:
-            state = CheckState(
-                agent_id=agent_id,
-                check_id=result.check_id,
-                consecutive_failures=0,
-                consecutive_passes=0,
-                changes=[],
-            )
-            session.add(state)
-            states[result.check_id] = state
-        ticket = session.get(Ticket, state.open_ticket_id) if state.open_ticket_id else None
-        if ticket is not None and not TicketState(ticket.state).is_open:
-            # Closed or resolved by a person since: the next failures belong to a new ticket.
-            state.open_ticket_id = None
-            ticket = None
-        before = _rule_state(session, state, ticket, result.status.is_failure)
-        after, decision = decide(before, result.status, rules, at)
-        state.status = int(result.status)
-        state.summary = result.summary
-        state.observed_at = result.observed_at
-        state.consecutive_failures = after.consecutive_failures
-        state.consecutive_passes = after.consecutive_passes
-        state.changes = list(after.changes)
-        if result.status.is_failure:
-            state.last_failure_id = row.id
-        if isinstance(decision, OpenTicket):
-            if not window_checked:
-                window_checked = True
-                window = in_maintenance(session, agent.id, agent.tags or [], now)
-            if window is not None:
-                continue  # the result is kept; the window only keeps tickets from opening
-        if decision is not None:
-            ticket = _apply(session, agent, state, ticket, row, decision, rules, desk, now)
-            if isinstance(decision, OpenTicket):
-                opened.append(OpenedTicket(ticket.id, ticket.check_id, Category(ticket.category)))
-            elif isinstance(decision, ResolveTicket):
-                resolved.append(ticket.id)
-
-    agent.last_sequence = sequence
-    return IngestOutcome(
-        sequence, True, tuple(t.ticket_id for t in opened), tuple(resolved), tuple(opened)
+    # One query for the open tickets, held here: the session's identity map holds its objects
+    # weakly, so without this each `session.get` below was a query of its own again.
+    open_tickets = (
+        {t.id: t for t in session.scalars(select(Ticket).where(Ticket.id.in_(open_ids)))}
+        if open_ids
+        else {}
     )
+    rule_run = _RuleRun(session, states, open_tickets, rules, desk)
+    applied = iter([rule_run.apply(b, b_rows) for b, b_rows in zip(accepted, rows, strict=True)])
+    settled = [outcome if outcome is not None else next(applied) for outcome in outcomes]
+
+    _write_states(session, states.values(), rule_run.touched)
+    table = cast(Table, Agent.__table__)
+    session.execute(
+        update(table).where(table.c.id == bindparam("b_id")),
+        [
+            {"b_id": agent_id, "last_sequence": last_sequence[agent_id], "last_seen_at": seen}
+            for agent_id, seen in seen_at.items()
+        ],
+    )
+    return settled
+
+
+class _RuleRun:
+    """The ticket rules over a group's results, on the states loaded for it."""
+
+    def __init__(
+        self,
+        session: Session,
+        states: dict[tuple[str, str], _State],
+        open_tickets: dict[int, Ticket],
+        rules: TicketRules,
+        desk: DeskSettings,
+    ) -> None:
+        self.session = session
+        self.states = states
+        self.open_tickets = open_tickets
+        self.rules = rules
+        self.desk = desk
+        self.touched: set[tuple[str, str]] = set()
+        # The window covering a machine: looked up once per group, only when a ticket would open.
+        self._windows: dict[str, MaintenanceWindow | None] = {}
+
+    def apply(self, batch: Batch, rows: list[StoredResult]) -> IngestOutcome:
+        session, rules = self.session, self.rules
+        now = batch.received_at
+        at = now.timestamp()
+        opened: list[OpenedTicket] = []
+        resolved: list[int] = []
+        for row, result in zip(rows, batch.results, strict=True):
+            key = (batch.agent_id, result.check_id)
+            state = self.states.get(key)
+            if state is None:
+                state = self.states[key] = _State(batch.agent_id, result.check_id, stored=False)
+            self.touched.add(key)
+            state.status = int(result.status)
+            state.summary = result.summary
+            state.observed_at = result.observed_at
+            if counts_only(
+                result.status,
+                state.consecutive_failures,
+                state.consecutive_passes,
+                state.open_ticket_id is not None,
+            ):
+                state.consecutive_passes += 1
+                continue
+            ticket = (
+                self.open_tickets.get(state.open_ticket_id)
+                or session.get(Ticket, state.open_ticket_id)
+                if state.open_ticket_id
+                else None
+            )
+            if ticket is not None and not TicketState(ticket.state).is_open:
+                # Closed or resolved by a person since: the next failures belong to a new ticket.
+                state.open_ticket_id = None
+                ticket = None
+            before = _rule_state(session, state, ticket, result.status.is_failure)
+            after, decision = decide(before, result.status, rules, at)
+            state.consecutive_failures = after.consecutive_failures
+            state.consecutive_passes = after.consecutive_passes
+            state.changes = list(after.changes)
+            if result.status.is_failure:
+                state.last_failure_id = row.id
+            if isinstance(decision, OpenTicket):
+                if self._window(batch.agent_id, now) is not None:
+                    continue  # the result is kept; the window only keeps tickets from opening
+                agent = session.get(Agent, batch.agent_id)
+                assert agent is not None, "locked by _lock_agents"
+                ticket = _open(session, agent, state, row, decision, rules, self.desk, now)
+                opened.append(OpenedTicket(ticket.id, ticket.check_id, Category(ticket.category)))
+            elif decision is not None:
+                assert ticket is not None, "the engine only records, flags or resolves an open one"
+                _apply(session, state, ticket, row, decision, rules, now)
+                if isinstance(decision, ResolveTicket):
+                    resolved.append(ticket.id)
+        return IngestOutcome(
+            batch.sequence, True, tuple(t.ticket_id for t in opened), tuple(resolved), tuple(opened)
+        )
+
+    def _window(self, agent_id: str, now: datetime) -> MaintenanceWindow | None:
+        if agent_id not in self._windows:
+            agent = self.session.get(Agent, agent_id)
+            tags = (agent.tags if agent is not None else None) or []
+            self._windows[agent_id] = in_maintenance(self.session, agent_id, tags, now)
+        return self._windows[agent_id]
+
+
+def _lock_agents(session: Session, agent_ids: set[str]) -> dict[str, int]:
+    """The agents' stored high-water marks, their rows locked for the transaction (PostgreSQL;
+    in id order, so two collectors' groups never wait on each other in a cycle)."""
+    query = (
+        select(Agent.id, Agent.last_sequence)
+        .where(Agent.id.in_(sorted(agent_ids)))
+        .order_by(Agent.id)
+        .with_for_update()
+    )
+    return {agent_id: sequence for agent_id, sequence in session.execute(query)}
 
 
 @dataclass(frozen=True)
@@ -153,49 +286,41 @@ class StoredResult:
     summary: str
 
 
-def _insert_results(
-    session: Session,
-    agent_id: str,
-    sequence: int,
-    results: list[IncomingResult],
-    now: datetime,
-) -> list[StoredResult]:
-    """One multi-row INSERT ... RETURNING id, in the batch's order.
-
-    Core, not ORM objects: the rows are never changed afterwards in this transaction, and
-    building, tracking and flushing 100 ORM instances a batch was most of ingest's time.
-    """
-    if not results:
-        return []
-    params = [
-        {
-            "agent_id": agent_id,
-            "sequence": sequence,
-            "position": position,
-            "check_id": result.check_id,
-            "category": int(result.category),
-            "status": int(result.status),
-            "summary": result.summary,
-            "values": result.values,
-            "thresholds": result.thresholds,
-            "remediation": result.remediation,
-            "observed_at": result.observed_at,
-            "received_at": now,
-        }
-        for position, result in enumerate(results)
+def _insert_results(session: Session, batches: list[Batch]) -> list[list[StoredResult]]:
+    """All the batches' results in one bulk insert, in order; what the rules need of each."""
+    # A check's thresholds are one shared dict across its results (collector/convert.py decodes
+    # each distinct set once), so each set is encoded once; ids are stable while `batches` lives.
+    encoded: dict[int, str] = {}
+    for batch in batches:
+        for result in batch.results:
+            if id(result.thresholds) not in encoded:
+                encoded[id(result.thresholds)] = orjson.dumps(result.thresholds).decode()
+    rows = [
+        (
+            batch.agent_id,
+            batch.sequence,
+            position,
+            result.check_id,
+            int(result.category),
+            int(result.status),
+            result.summary,
+            orjson.dumps(result.values).decode(),
+            encoded[id(result.thresholds)],
+            result.remediation,
+            result.observed_at,
+            batch.received_at,
+        )
+        for batch in batches
+        for position, result in enumerate(batch.results)
     ]
-    table = cast(Table, CheckResult.__table__)
-    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    ids = session.execute(statement, params).scalars().all()
+    ids = iter(insert_results(session, rows))
     return [
-        StoredResult(id, int(result.category), result.summary)
-        for id, result in zip(ids, results, strict=True)
+        [StoredResult(next(ids), int(result.category), result.summary) for result in batch.results]
+        for batch in batches
     ]
 
 
-def _rule_state(
-    session: Session, state: CheckState, ticket: Ticket | None, failing: bool
-) -> RuleState:
+def _rule_state(session: Session, state: _State, ticket: Ticket | None, failing: bool) -> RuleState:
     """Where the rules stand, from the stored state and the check's tickets. The check's last
     ticket only matters to a failure that may reopen it, so a pass never loads it."""
     last_failed = (
@@ -218,29 +343,52 @@ def _rule_state(
     )
 
 
-def _load_states(session: Session, agent_id: str, check_ids: set[str]) -> dict[str, CheckState]:
-    query = select(CheckState).where(
-        CheckState.agent_id == agent_id, CheckState.check_id.in_(check_ids)
-    )
-    return {s.check_id: s for s in session.scalars(query)}
+def _load_states(session: Session, agent_ids: set[str]) -> dict[tuple[str, str], _State]:
+    """Every check state of these machines (a few dozen each), by (agent, check)."""
+    if not agent_ids:
+        return {}
+    table = cast(Table, CheckState.__table__)
+    query = select(table.c.agent_id, table.c.check_id, *(table.c[c] for c in _STATE_COLUMNS))
+    rows = session.execute(query.where(table.c.agent_id.in_(sorted(agent_ids))))
+    return {(row[0], row[1]): _State(*row) for row in rows}
+
+
+def _write_states(
+    session: Session, states: Iterable[_State], touched: set[tuple[str, str]]
+) -> None:
+    """The states the group changed: new ones in one INSERT, the others in one UPDATE."""
+    table = cast(Table, CheckState.__table__)
+    new: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    for state in states:
+        if (state.agent_id, state.check_id) not in touched:
+            continue
+        values = {c: getattr(state, c) for c in _STATE_COLUMNS}
+        if state.stored:
+            changed.append({"b_agent_id": state.agent_id, "b_check_id": state.check_id, **values})
+        else:
+            new.append({"agent_id": state.agent_id, "check_id": state.check_id, **values})
+            state.stored = True
+    if new:
+        session.execute(insert(table), new)
+    if changed:
+        statement = update(table).where(
+            table.c.agent_id == bindparam("b_agent_id"),
+            table.c.check_id == bindparam("b_check_id"),
+        )
+        session.execute(statement, changed)
 
 
 def _apply(
     session: Session,
-    agent: Agent,
-    state: CheckState,
-    ticket: Ticket | None,
+    state: _State,
+    ticket: Ticket,
     row: StoredResult,
-    decision: Decision,
+    decision: RecordFailure | FlappingChanged | ResolveTicket,
     rules: TicketRules,
-    desk: DeskSettings,
     now: datetime,
-) -> Ticket:
-    """Carry out a decision of the engine on the store."""
-    if isinstance(decision, OpenTicket):
-        return _open(session, agent, state, row, decision, rules, desk, now)
-
-    assert ticket is not None, "the engine only records, flags or resolves an open ticket"
+) -> None:
+    """Carry out a decision of the engine about an open ticket on the store."""
     if isinstance(decision, RecordFailure):
         ticket.failure_count += 1
         ticket.evidence_result_id = row.id
@@ -252,10 +400,10 @@ def _apply(
             )
         if decision.flapping is not None:
             _flag_flapping(session, ticket, decision.flapping, rules, now)
-        return ticket
+        return
     if isinstance(decision, FlappingChanged):
         _flag_flapping(session, ticket, decision.flapping, rules, now)
-        return ticket
+        return
 
     stable = " and stable again" if ticket.flapping else ""
     ticket.state = int(TicketState.RESOLVED)
@@ -271,13 +419,12 @@ def _apply(
         "resolved",
         f"resolved automatically: passed {decision.passes} times in a row{stable}: {row.summary}",
     )
-    return ticket
 
 
 def _open(
     session: Session,
     agent: Agent,
-    state: CheckState,
+    state: _State,
     row: StoredResult,
     decision: OpenTicket,
     rules: TicketRules,

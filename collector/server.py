@@ -18,6 +18,7 @@ from collector.console import REQUIRED_ROLE, Console
 from collector.decoding import add_service
 from collector.dispatch import DiagnosticHub, Dispatcher
 from collector.gateway import AgentGateway
+from collector.intake import Intake
 from collector.jobs import run_jobs
 from collector.notify import Notifier
 from collector.store.runner import Store
@@ -105,10 +106,11 @@ async def serve(settings: CollectorSettings, store: Store | None = None) -> Coll
     )
     # Not the generated add_*_to_server: those answer undecodable bytes with UNKNOWN.
     dispatcher = Dispatcher(store, settings.diagnostics, DiagnosticHub())
+    intake = Intake(store, settings.tickets.rules(), settings.desk, settings.checks)
     add_service(
         server,
         agent_pb2.DESCRIPTOR.services_by_name["AgentService"],
-        AgentGateway(store, settings, dispatcher, pki),
+        AgentGateway(store, settings, dispatcher, intake, pki),
     )
     add_service(
         server,
@@ -144,6 +146,7 @@ async def serve(settings: CollectorSettings, store: Store | None = None) -> Coll
         )
     if console_socket:
         log.info("local console: remdiag agents --collector %s", console_socket)
+    writer = asyncio.create_task(intake.run(), name="intake")
     watcher = asyncio.create_task(auth.watch_revocations(), name="revocations")
     reopen_window = timedelta(minutes=settings.tickets.reopen_window_minutes)
     jobs = asyncio.create_task(
@@ -161,7 +164,7 @@ async def serve(settings: CollectorSettings, store: Store | None = None) -> Coll
         enroll_port=enroll_port,
         pki=pki,
         console_socket=console_socket,
-        background=(watcher, jobs, notifier, listener),
+        background=(writer, watcher, jobs, notifier, listener),
     )
 
 

@@ -24,8 +24,9 @@ class Store:
         migrate(self.engine)
         self.sessions = session_factory(self.engine)
         # SQLite has one writer: a single worker turns lock waits into an orderly queue.
-        workers = 1 if self.engine.dialect.name == "sqlite" else 4
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="store")
+        self.writers = 1 if self.engine.dialect.name == "sqlite" else 4
+        """Transactions that can usefully run at once."""
+        self._executor = ThreadPoolExecutor(max_workers=self.writers, thread_name_prefix="store")
 
     def call(self, work: Callable[[Session], T]) -> T:
         """Run `work` in a transaction: committed if it returns, rolled back if it raises."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from collector.engine import (
     Decision,
@@ -14,6 +16,7 @@ from collector.engine import (
     ResolveTicket,
     RuleState,
     TicketRules,
+    counts_only,
     decide,
 )
 from remdiag.vocabulary import CheckStatus, Severity
@@ -224,3 +227,46 @@ def test_only_flips_are_counted_and_the_history_stays_bounded() -> None:
     state, _ = replay("WOUUWWOOW" * 10, FLAPPY)
     assert len(state.changes) <= FLAPPY.flap_changes + 1
     assert state.changes == tuple(sorted(state.changes))
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    status=st.sampled_from(list(CheckStatus)),
+    failures=st.integers(0, 5),
+    passes=st.integers(0, 5),
+    open_severity=st.sampled_from([None, Severity.WARNING, Severity.CRITICAL]),
+    flapping=st.booleans(),
+    changes=st.lists(st.floats(0, 7200), max_size=5).map(lambda c: tuple(sorted(c))),
+    now=st.floats(3600, 7200),
+)
+def test_counts_only_is_exactly_when_decide_only_counts_a_pass(
+    status: CheckStatus,
+    failures: int,
+    passes: int,
+    open_severity: Severity | None,
+    flapping: bool,
+    changes: tuple[float, ...],
+    now: float,
+) -> None:
+    # A state as ingest builds it: at most one run is counted, and it says what came last.
+    if failures:
+        passes = 0
+    state = RuleState(
+        consecutive_failures=failures,
+        consecutive_passes=passes,
+        open_severity=open_severity,
+        flapping=flapping and open_severity is not None,
+        last_failed=True if failures else False if passes else None,
+        changes=changes,
+    )
+    after, decision = decide(state, status, RULES, now)
+    only_counted = decision is None and after == replace(
+        state, consecutive_passes=passes + 1, last_failed=False
+    )
+    shortcut = counts_only(status, failures, passes, open_severity is not None)
+    if shortcut:
+        assert only_counted
+    # The shortcut may pass over a case that only counts (it is never wrong, just not every
+    # case), but not the common one: an OK after an OK with nothing open.
+    if status is CheckStatus.OK and passes and open_severity is None:
+        assert shortcut

@@ -9,6 +9,7 @@ test reads both files directly (read-only while their owners run) and prints its
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -388,6 +389,38 @@ async def test_collector_killed_mid_stream_and_restarted_stores_each_result_once
         dropped=final.dropped,
         waiting_at_end=final.waiting,
     )
+
+
+async def test_collector_stopped_with_sigterm_mid_stream_exits_cleanly_and_loses_nothing(
+    tmp_path: Path, spawn: Spawn, collector_db: CollectorDb
+) -> None:
+    """SIGTERM (what systemd sends) stops the collector as Ctrl-C does: exit status 0, streams
+    closed, nothing half-written; the agent resends what was not acked to the next collector."""
+    spooled, bound = 3_000, 50_000
+    port = free_port()
+    state_dir = tmp_path / "agent"
+    collector = await start_collector(spawn, tmp_path, port)
+    prefilled = prefill(state_dir, spooled, bound)
+    config = agent_config(tmp_path, outbox_max_results=bound, batch_max_results=50)
+    agent = start_agent(spawn, config, state_dir, port)
+    await eventually(
+        lambda: _async(collector_db.count("spooled ") >= 200), "the stream to be under way"
+    )
+    collector.terminate()  # SIGTERM
+    assert await asyncio.to_thread(collector.wait, 30) == 0
+    assert "stopping: closing streams and the store" in (tmp_path / "collector.log").read_text()
+
+    await start_collector(spawn, tmp_path, port)
+    await eventually(
+        lambda: _async(
+            collector_db.count("spooled ") >= spooled
+            and not read_spool(state_dir, with_results=False).results
+        ),
+        "the spool to drain into the restarted collector",
+    )
+    kill_9(agent)
+    stored = collector_db.stored()
+    assert all(stored[k] == 1 for k in prefilled)
 
 
 async def test_collector_away_agent_spools_then_drains_everything(

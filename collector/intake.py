@@ -1,0 +1,195 @@
+"""Group commit for the agents' streams: many agents' result batches and heartbeats are written
+in one transaction, so each pays a share of one commit instead of a commit of its own.
+
+A stream awaits its batch's outcome before it acks, so an ack still means "committed". While a
+group is being written the next one gathers: at low load a group is one batch (no added wait),
+under load groups grow up to `max_results` and the store's fixed costs per transaction (begin,
+commit, the agents' and states' statements) are shared by all of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from collector import fleet, policies
+from collector.config import CheckPolicySettings
+from collector.engine import TicketRules
+from collector.ingest import Batch, IngestOutcome, ingest_batches
+from collector.store.runner import Store
+from collector.triage import DeskSettings
+from remdiag.v1 import common_pb2
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_RESULTS = 5000
+"""Results per group: enough to share the transaction's costs, small enough that the first
+batch of a group does not wait long for its commit."""
+
+
+@dataclass(frozen=True)
+class Beat:
+    """A heartbeat: the agent is alive, its spool dropped `dropped` results so far and it
+    runs policy version `running` (0: it does not say)."""
+
+    agent_id: str
+    at: datetime
+    dropped: int = 0
+    running: int = 0
+
+
+class IntakeClosedError(RuntimeError):
+    """The collector is stopping: the batch was not stored (nor acked); the agent resends it."""
+
+
+class Intake:
+    """Queues the streams' writes and commits them in groups (see the module docstring)."""
+
+    def __init__(
+        self,
+        store: Store,
+        rules: TicketRules,
+        desk: DeskSettings,
+        config_checks: Mapping[str, CheckPolicySettings],
+        max_results: int = DEFAULT_MAX_RESULTS,
+    ) -> None:
+        self._store = store
+        self._rules = rules
+        self._desk = desk
+        self._config_checks = config_checks
+        self._max_results = max_results
+        self._batches: list[tuple[Batch, asyncio.Future[IngestOutcome]]] = []
+        self._beats: list[tuple[Beat, asyncio.Future[common_pb2.Policy | None]]] = []
+        self._ready = asyncio.Event()
+        self._closed = False
+
+    async def ingest(self, batch: Batch) -> IngestOutcome:
+        """Store the batch and run the rules over it; returns once the group has committed."""
+        future: asyncio.Future[IngestOutcome] = self._queue(self._batches, batch)
+        return await future
+
+    async def heartbeat(self, beat: Beat) -> common_pb2.Policy | None:
+        """Record the heartbeat; returns the agent's Policy when it runs another version."""
+        future: asyncio.Future[common_pb2.Policy | None] = self._queue(self._beats, beat)
+        return await future
+
+    def _queue(self, queue: list[tuple[Any, asyncio.Future[Any]]], item: Any) -> Any:
+        if self._closed:
+            raise IntakeClosedError("the collector is stopping")
+        future = asyncio.get_running_loop().create_future()
+        queue.append((item, future))
+        self._ready.set()
+        return future
+
+    async def run(self) -> None:
+        """Write groups until cancelled: one writer on SQLite (one writer is all it has),
+        as many as the store has threads on PostgreSQL."""
+        try:
+            await asyncio.gather(*(self._writer() for _ in range(self._store.writers)))
+        finally:
+            self._closed = True
+            futures: list[asyncio.Future[Any]] = [f for _, f in self._batches]
+            futures.extend(f for _, f in self._beats)
+            for future in futures:
+                if not future.done():
+                    future.set_exception(IntakeClosedError("the collector is stopping"))
+            self._batches.clear()
+            self._beats.clear()
+
+    async def _writer(self) -> None:
+        while True:
+            if not self._batches and not self._beats:
+                self._ready.clear()
+                await self._ready.wait()
+                continue
+            batches, beats = self._take()
+            try:
+                outcomes, replies = await self._store.run(
+                    partial(
+                        self._write, batches=[b for b, _ in batches], beats=[b for b, _ in beats]
+                    )
+                )
+            except Exception:
+                # One bad item must not fail its neighbours: each alone, in its own transaction.
+                log.warning(
+                    "a group of %d batches and %d heartbeats failed; writing each alone",
+                    len(batches),
+                    len(beats),
+                    exc_info=True,
+                )
+                await self._one_by_one(batches, beats)
+                continue
+            for (_, future), outcome in zip(batches, outcomes, strict=True):
+                if not future.done():
+                    future.set_result(outcome)
+            for (_, beat_future), reply in zip(beats, replies, strict=True):
+                if not beat_future.done():
+                    beat_future.set_result(reply)
+
+    def _take(
+        self,
+    ) -> tuple[
+        list[tuple[Batch, asyncio.Future[IngestOutcome]]],
+        list[tuple[Beat, asyncio.Future[common_pb2.Policy | None]]],
+    ]:
+        """The oldest batches up to `max_results` results (at least one), and every heartbeat."""
+        count, size = 0, 0
+        for batch, _ in self._batches:
+            if count and size + len(batch.results) > self._max_results:
+                break
+            count += 1
+            size += len(batch.results)
+        batches, self._batches = self._batches[:count], self._batches[count:]
+        beats, self._beats = self._beats, []
+        return batches, beats
+
+    def _write(
+        self, session: Session, batches: list[Batch], beats: list[Beat]
+    ) -> tuple[list[IngestOutcome], list[common_pb2.Policy | None]]:
+        outcomes = ingest_batches(session, batches, self._rules, self._desk) if batches else []
+        replies: list[common_pb2.Policy | None] = []
+        if beats:
+            should_run = fleet.heartbeats(
+                session, [(b.agent_id, b.at, b.dropped, b.running) for b in beats]
+            )
+            replies = [
+                None
+                if not beat.running or should_run.get(beat.agent_id, beat.running) == beat.running
+                else policies.policy_if_behind(
+                    session, beat.agent_id, beat.running, self._config_checks
+                )
+                for beat in beats
+            ]
+        return outcomes, replies
+
+    async def _one_by_one(
+        self,
+        batches: list[tuple[Batch, asyncio.Future[IngestOutcome]]],
+        beats: list[tuple[Beat, asyncio.Future[common_pb2.Policy | None]]],
+    ) -> None:
+        for batch, future in batches:
+            await self._alone(future, partial(self._write, batches=[batch], beats=[]), 0)
+        for beat, beat_future in beats:
+            await self._alone(beat_future, partial(self._write, batches=[], beats=[beat]), 1)
+
+    async def _alone(
+        self,
+        future: asyncio.Future[Any],
+        write: Callable[[Session], tuple[list[Any], list[Any]]],
+        part: int,
+    ) -> None:
+        try:
+            written = await self._store.run(write)
+        except Exception as exc:
+            if not future.done():
+                future.set_exception(exc)
+        else:
+            if not future.done():
+                future.set_result(written[part][0])
