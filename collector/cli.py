@@ -209,13 +209,9 @@ async def _serve_forever(settings: CollectorSettings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     try:
-        stopped = asyncio.ensure_future(stopping.wait())
-        terminated = asyncio.ensure_future(running.server.wait_for_termination())
-        await asyncio.wait({stopped, terminated}, return_when=asyncio.FIRST_COMPLETED)
-        for waiter in (stopped, terminated):
-            waiter.cancel()
-        if stopping.is_set():
-            logging.getLogger("remdiag").info("stopping: closing streams and the store")
+        # Not server.wait_for_termination(): cancelling that waiter cancels the shutdown too.
+        await stopping.wait()
+        logging.getLogger("remdiag").info("stopping: closing streams and the store")
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)

@@ -83,8 +83,10 @@ def insert_results(session: Session, rows: Sequence[Row]) -> list[int]:
 
 def _insert_sqlite(connection: Connection, rows: Sequence[Row]) -> list[int]:
     # The dialect's own DATETIME format, so what SQLAlchemy reads back is unchanged.
+    dialect = connection.dialect
     as_text = cast(
-        Callable[[Any], str], _TABLE.c.observed_at.type.bind_processor(connection.dialect)
+        Callable[[Any], str],
+        _TABLE.c.observed_at.type.dialect_impl(dialect).bind_processor(dialect),
     )
     received: dict[Any, str] = {}  # one received_at per batch: formatted once
     prepared = [

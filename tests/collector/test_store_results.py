@@ -1,0 +1,89 @@
+"""collector/store/results.py: the bulk insert stores exactly what the ORM would store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import String, cast, select
+from sqlalchemy.orm import Session
+
+from collector.store.models import CheckResult
+from collector.store.results import insert_results
+from collector.store.runner import Store
+from tests.collector.factories import enrolled
+
+OBSERVED = datetime(2026, 3, 29, 0, 59, 59, 123456, tzinfo=UTC)
+RECEIVED = datetime(2026, 3, 29, 1, 0, 0, tzinfo=UTC)  # no microseconds: formats differ there
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    opened = Store(store_url)
+    yield opened
+    opened.close()
+
+
+def test_bulk_rows_read_and_compare_as_orm_rows_do(store: Store) -> None:
+    agent_id = store.call(lambda s: enrolled(s)).agent_id
+    row = (
+        agent_id,
+        1,
+        0,
+        "disk",
+        1,
+        3,
+        "full",
+        '[{"name": "x"}]',
+        '{"max": 1}',
+        "",
+        OBSERVED,
+        RECEIVED,
+    )
+    ids = store.call(lambda s: insert_results(s, [row, (*row[:2], 1, *row[3:])]))
+    assert ids[1] == ids[0] + 1
+
+    def add_by_orm(session: Session) -> int:
+        result = CheckResult(
+            agent_id=agent_id,
+            sequence=2,
+            position=0,
+            check_id="disk",
+            category=1,
+            status=3,
+            summary="full",
+            values=[{"name": "x"}],
+            thresholds={"max": 1},
+            remediation="",
+            observed_at=OBSERVED,
+            received_at=RECEIVED,
+        )
+        session.add(result)
+        session.flush()
+        return result.id
+
+    by_orm = store.call(add_by_orm)
+    stored_as = store.call(
+        lambda s: s.execute(
+            select(
+                CheckResult.id,
+                cast(CheckResult.observed_at, String),
+                cast(CheckResult.received_at, String),
+            ).order_by(CheckResult.id)
+        ).all()
+    )
+    # The same text on disk, so comparisons in SQL (e.g. received_at <= a ticket's time) agree.
+    assert {(o, r) for _, o, r in stored_as} == {(stored_as[-1][1], stored_as[-1][2])}
+    found = store.call(
+        lambda s: s.scalars(
+            select(CheckResult).where(CheckResult.received_at <= RECEIVED).order_by(CheckResult.id)
+        ).all()
+    )
+    assert [r.id for r in found] == [*ids, by_orm]
+    assert found[0].observed_at == OBSERVED and found[0].received_at == RECEIVED
+    assert found[0].values == [{"name": "x"}] and found[0].thresholds == {"max": 1}
+
+
+def test_no_rows_is_no_statement(store: Store) -> None:
+    assert store.call(lambda s: insert_results(s, [])) == []
