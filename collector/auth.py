@@ -140,14 +140,10 @@ class AgentAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         tls_enabled: bool = False,
         revocation_check_seconds: float = 2.0,
         console_roles: Mapping[str, Role] | None = None,
-        max_handshakes: int = 64,
     ) -> None:
         self._store = store
         self._tls = tls_enabled
         self._every = revocation_check_seconds
-        self._max_handshakes = max_handshakes
-        self.handshakes = 0
-        """Connects not yet past their Welcome (the first reply)."""
         self.live = LiveStreams()
         self.console = ConsoleGuard(store, console_roles or {}, revocation_check_seconds)
 
@@ -190,54 +186,30 @@ class AgentAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     def _guard_connect(self, behaviour: Callable[..., AsyncIterator[Any]]) -> Any:
         async def connect(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
-            if self.handshakes >= self._max_handshakes:
-                await context.abort(
-                    grpc.StatusCode.UNAVAILABLE,
-                    f"the collector is connecting {self.handshakes} other agents: retry later",
-                )
-            self.handshakes += 1
-            in_handshake = True
             try:
-                async for reply in self._connected(behaviour, requests, context):
-                    if in_handshake:
-                        in_handshake = False
-                        self.handshakes -= 1
+                agent_id = await self._authenticate(context)
+            except SQLAlchemyError as exc:
+                log.warning("cannot authenticate an agent: the database failed: %s", exc)
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "the collector's store failed")
+            task = asyncio.current_task()
+            assert task is not None, "gRPC serves each call in a task"
+            credential = bearer(
+                {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+            )
+            stream = self.live.add(agent_id, task, fleet.hash_credential(credential))
+            try:
+                async for reply in behaviour(requests, context):
                     yield reply
+            except asyncio.CancelledError:
+                if stream.ended_because is None:
+                    raise  # the server is stopping, or the client went away
+                task.uncancel()
+                log.warning("stream closed: %s", stream.ended_because)
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, stream.ended_because)
             finally:
-                if in_handshake:
-                    self.handshakes -= 1
+                self.live.remove(agent_id, stream)
 
         return connect
-
-    async def _connected(
-        self,
-        behaviour: Callable[..., AsyncIterator[Any]],
-        requests: AsyncIterator[Any],
-        context: Any,
-    ) -> AsyncIterator[Any]:
-        """Connect for an authenticated agent, its stream registered while it lasts."""
-        try:
-            agent_id = await self._authenticate(context)
-        except SQLAlchemyError as exc:
-            log.warning("cannot authenticate an agent: the database failed: %s", exc)
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "the collector's store failed")
-        task = asyncio.current_task()
-        assert task is not None, "gRPC serves each call in a task"
-        credential = bearer(
-            {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
-        )
-        stream = self.live.add(agent_id, task, fleet.hash_credential(credential))
-        try:
-            async for reply in behaviour(requests, context):
-                yield reply
-        except asyncio.CancelledError:
-            if stream.ended_because is None:
-                raise  # the server is stopping, or the client went away
-            task.uncancel()
-            log.warning("stream closed: %s", stream.ended_because)
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, stream.ended_because)
-        finally:
-            self.live.remove(agent_id, stream)
 
     async def _authenticate(self, context: Any) -> str:
         """The agent this Connect speaks for; aborts the call when it is not authentic."""

@@ -32,11 +32,6 @@ class LimitSettings(BaseModel):
     minute; the headroom lets a full spool drain fast after an outage."""
     max_messages_per_minute: int = Field(6_000, ge=1, le=1_000_000)
     """Per agent, any upstream message (heartbeats, inventories, batches)."""
-    max_handshakes: int = Field(64, ge=1, le=100_000)
-    """Connects between arriving and their Welcome; one more is refused at once (UNAVAILABLE,
-    the agent backs off and retries) before any database work. After a restart every agent
-    reconnects at once: unbounded, their handshakes queued on the store longer than agents
-    wait for a Welcome, each retry added more, and the collector stopped making progress."""
 
 
 @dataclass

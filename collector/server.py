@@ -88,7 +88,6 @@ async def serve(settings: CollectorSettings, store: Store | None = None) -> Coll
         tls_enabled=pki is not None,
         revocation_check_seconds=settings.revocation_check_seconds,
         console_roles=REQUIRED_ROLE,
-        max_handshakes=settings.limits.max_handshakes,
     )
     server = grpc.aio.server(
         interceptors=[auth],

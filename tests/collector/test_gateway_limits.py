@@ -14,8 +14,7 @@ from collector.limits import LimitSettings
 from collector.server import Collector, serve
 from remdiag.v1 import agent_pb2, agent_pb2_grpc
 from tests.collector.factories import batch, counts, heartbeat, hello, pb_result
-from tests.collector.test_gateway import credentials, enroll, enrolled_metadata, outcome
-from tests.support import eventually
+from tests.collector.test_gateway import enrolled_metadata
 
 LIMITS = LimitSettings(
     max_message_bytes=64 * 1024,
@@ -107,44 +106,3 @@ async def test_an_agent_over_its_rate_is_told_to_slow_down(
     error = await refused(channel, chatty, metadata)
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "too many messages per minute" in (error.details() or "")
-
-
-async def test_connects_beyond_max_handshakes_are_refused_at_once_until_a_welcome(
-    tmp_path: Path,
-) -> None:
-    running = await serve(
-        CollectorSettings(
-            listen="127.0.0.1:0",
-            database_url=f"sqlite:///{tmp_path / 'collector.db'}",
-            limits=LimitSettings(max_handshakes=1),
-        )
-    )
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-            first_id, first_metadata = await enrolled_metadata(channel)
-            enrolled = await enroll(channel, 2)  # another machine
-            second_id = enrolled.agent_id
-            second_metadata = credentials(second_id, enrolled.credential)
-            # The first agent opens its stream and has not said hello: its handshake is open.
-            stub = agent_pb2_grpc.AgentServiceStub(channel)
-            first = stub.Connect(metadata=first_metadata)
-
-            async def second_refused() -> str | None:
-                nonlocal first
-                if first.done():  # the second was mid-handshake when the first came: again
-                    first = stub.Connect(metadata=first_metadata)
-                code, details = await outcome(channel, [hello(second_id, 2)], second_metadata)
-                return details if code == grpc.StatusCode.UNAVAILABLE else None
-
-            details = await eventually(second_refused, "a second handshake to be refused")
-            assert "retry later" in details
-
-            await first.write(hello(first_id, 1))
-            welcome = await first.read()
-            assert welcome.WhichOneof("payload") == "welcome"
-            # Past its welcome the first no longer counts: the second one connects.
-            code, _ = await outcome(channel, [hello(second_id, 2)], second_metadata)
-            assert code == grpc.StatusCode.OK
-            await first.done_writing()
-    finally:
-        await running.stop()
