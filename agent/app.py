@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import gc
 import logging
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 
 from agent import convert
 from agent.checks.registry import CHECKS
@@ -36,6 +38,11 @@ CHECK_THREADS = 2
 # A cron run the agent missed (asleep, busy) still happens if it is at most this late.
 CRON_MISFIRE_GRACE_S = 300
 M_ARENA_MAX = -8  # glibc's mallopt parameter number
+# Start-up (imports, the first run of every check, enrollment, the first inventory) leaves freed
+# memory inside the heap; it is handed back once it is over, then now and again.
+RELEASE_MEMORY_JOB = "agent:release-memory"  # not a check id: those are "category.name"
+RELEASE_MEMORY_FIRST = timedelta(seconds=30)
+RELEASE_MEMORY_EVERY = timedelta(minutes=10)
 # Every job run at INFO would drown the agent's own log.
 logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
@@ -47,6 +54,17 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
         return
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to tune
         ctypes.CDLL(None).mallopt(M_ARENA_MAX, arenas)
+
+
+def release_free_memory() -> None:
+    """Collect cyclic garbage, then hand the heap's free pages back to the OS. glibc keeps
+    freed memory for reuse; for an agent that mostly sleeps that is about 1 MB of RSS. About
+    10 ms of CPU."""
+    gc.collect()
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def implied_thresholds(settings: AgentSettings) -> dict[str, dict[str, Any]]:
@@ -112,6 +130,13 @@ class Agent:
         )
         self._scheduler.start()
         self._schedule(self.plan)
+        self._scheduler.add_job(
+            release_free_memory,
+            IntervalTrigger(seconds=RELEASE_MEMORY_EVERY.total_seconds()),
+            id=RELEASE_MEMORY_JOB,
+            next_run_time=datetime.now(UTC) + RELEASE_MEMORY_FIRST,
+            coalesce=True,
+        )
         try:
             await self.transport.run()
         finally:

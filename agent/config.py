@@ -71,6 +71,8 @@ class DiagnosticsSettings(BaseModel):
     @field_validator("remediation_actions")
     @classmethod
     def _known_remediations(cls, value: list[str]) -> list[str]:
+        if not value:
+            return value  # nothing to look up: the registry stays unloaded until it is needed
         from agent.diagnostics.registry import REMEDIATIONS  # the registry imports this module
 
         unknown = sorted(set(value) - set(REMEDIATIONS))

@@ -8,6 +8,11 @@ smartctl) per cycle. Part 2 starts a collector and a real `remdiag-agent run` as
 processes with the default schedule and samples the agent's RSS and CPU for `--minutes`.
 Network checks are aimed at loopback: the benchmark sends no traffic off this machine.
 Targets (issue 4): a full cycle <= 150 ms CPU; steady RSS <= 45 MB.
+
+Besides RSS it prints USS (pages no other process maps), PSS (shared pages divided among the
+processes sharing them) and, on Linux, RSS split into anonymous memory (the agent's own
+objects, code and heaps) and file-backed pages (shared libraries' code: libpython, grpc's
+extension, libcrypto, ...), and the agent's thread count.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -72,9 +78,37 @@ def free_port() -> int:
         return port
 
 
-def steady_agent(config: Path, workdir: Path, minutes: float) -> tuple[float, float, float, float]:
-    """Median RSS MB after start-up, max RSS MB, median USS MB (memory no other process
-    shares: RSS less the shared libraries' pages) and average CPU % of one core."""
+@dataclass(frozen=True)
+class Steady:
+    """The agent's memory after start-up (medians over the window, MB) and its CPU."""
+
+    rss: float
+    rss_max: float
+    uss: float
+    pss: float
+    anonymous: float | None
+    """Of RSS, anonymous memory (None where /proc/PID/smaps_rollup is missing)..."""
+    file_backed: float | None
+    """...and file-backed pages."""
+    threads: int
+    cpu_percent: float
+    """Average CPU % of one core over the window."""
+
+
+def anonymous_mb(pid: int) -> float | None:
+    """The anonymous part of a process's RSS in MB, from Linux's /proc/PID/smaps_rollup."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text(encoding="ascii")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("Anonymous:"):
+            return int(line.split()[1]) * 1024 / 1e6
+    return None
+
+
+def steady_agent(config: Path, workdir: Path, minutes: float) -> Steady:
+    """Sample a real `remdiag-agent run` every 5 s for `minutes` after its start-up."""
     port = free_port()
     bin_dir = Path(sys.executable).parent
     collector = subprocess.Popen(
@@ -111,11 +145,19 @@ def steady_agent(config: Path, workdir: Path, minutes: float) -> tuple[float, fl
         start = time.monotonic()
         rss: list[float] = []
         uss: list[float] = []
+        pss: list[float] = []
+        anonymous: list[float] = []
+        file_backed: list[float] = []
         deadline = start + minutes * 60
         while time.monotonic() < deadline:
             memory = process.memory_full_info()
             rss.append(memory.rss / 1e6)
             uss.append(memory.uss / 1e6)
+            pss.append(memory.pss / 1e6)
+            anon = anonymous_mb(agent.pid)
+            if anon is not None:
+                anonymous.append(anon)
+                file_backed.append(memory.rss / 1e6 - anon)
             remaining = deadline - time.monotonic()
             print(
                 f"\r  sampling agent pid {agent.pid}: {remaining:5.0f} s left, "
@@ -126,9 +168,19 @@ def steady_agent(config: Path, workdir: Path, minutes: float) -> tuple[float, fl
             time.sleep(min(5.0, max(0.0, remaining)))
         end_cpu = process.cpu_times()
         elapsed = time.monotonic() - start
+        threads = process.num_threads()
         print()
         used = sum(end_cpu[:4]) - sum(start_cpu[:4])  # user, system, children user/system
-        return statistics.median(rss), max(rss), statistics.median(uss), 100 * used / elapsed
+        return Steady(
+            rss=statistics.median(rss),
+            rss_max=max(rss),
+            uss=statistics.median(uss),
+            pss=statistics.median(pss),
+            anonymous=statistics.median(anonymous) if anonymous else None,
+            file_backed=statistics.median(file_backed) if file_backed else None,
+            threads=threads,
+            cpu_percent=100 * used / elapsed,
+        )
     finally:
         for child in (agent, collector):
             child.send_signal(signal.SIGINT)
@@ -161,13 +213,20 @@ def main() -> None:
             f"{'PASS' if cycle <= CYCLE_TARGET_MS else 'FAIL'}"
         )
         if args.minutes > 0:
-            rss, rss_max, uss, cpu = steady_agent(config, workdir, args.minutes)
+            steady = steady_agent(config, workdir, args.minutes)
             print(
-                f"steady RSS: median {rss:.1f} MB, max {rss_max:.1f} MB "
+                f"steady RSS: median {steady.rss:.1f} MB, max {steady.rss_max:.1f} MB "
                 f"(target <= {RSS_TARGET_MB:.0f} MB): "
-                f"{'PASS' if rss_max <= RSS_TARGET_MB else 'FAIL'}; USS {uss:.1f} MB"
+                f"{'PASS' if steady.rss_max <= RSS_TARGET_MB else 'FAIL'}; USS {steady.uss:.1f} MB"
             )
-            print(f"average CPU at the default schedule: {cpu:.3f}% of one core")
+            split = ""
+            if steady.anonymous is not None and steady.file_backed is not None:
+                split = (
+                    f"; of RSS: anonymous {steady.anonymous:.1f} MB, "
+                    f"file-backed (library code) {steady.file_backed:.1f} MB"
+                )
+            print(f"  PSS {steady.pss:.1f} MB, {steady.threads} threads{split}")
+            print(f"average CPU at the default schedule: {steady.cpu_percent:.3f}% of one core")
 
 
 if __name__ == "__main__":

@@ -398,7 +398,11 @@ async def _run_agents(
                     connected.set()
 
                 running = asyncio.create_task(agent.live(on_connected))
-                await connected.wait()
+                # Not connected.wait() alone: an agent that fails before its first Welcome
+                # would hold its enrollment slot for ever (and stall the fleet's enrolling).
+                welcomed = asyncio.create_task(connected.wait())
+                await asyncio.wait({running, welcomed}, return_when=asyncio.FIRST_COMPLETED)
+                welcomed.cancel()
             await running
         except asyncio.CancelledError:
             raise

@@ -23,7 +23,6 @@ from agent.config import DiagnosticsSettings
 from agent.diagnostics.base import Action, ActionFailed, Progress, jsonable
 from agent.diagnostics.history import History
 from agent.diagnostics.model import ActionContext, Outcome, ProgressSink, Request
-from agent.diagnostics.registry import ACTIONS, InvalidDiagnostic, UnknownAction, validated_args
 from remdiag.vocabulary import DiagnosticState
 
 log = logging.getLogger(__name__)
@@ -80,16 +79,26 @@ class DiagnosticRunner:
         context: ActionContext,
         history: History,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        actions: Mapping[str, Action[Any]] = ACTIONS,
+        actions: Mapping[str, Action[Any]] | None = None,
     ) -> None:
-        """`actions` is the registry; tests hand in their own (a slow one, a failing one)."""
+        """`actions` is the registry (by default agent/diagnostics/registry.py, loaded at the
+        first request: most agents never get one, and its actions' code costs about 0.8 MB);
+        tests hand in their own (a slow one, a failing one)."""
         self.settings = settings
-        self.actions = actions
+        self._actions = actions
         self.context = dataclasses.replace(context, settings=settings)
         self.history = history
         self._clock = clock
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="diagnostics")
         self._running: dict[str, asyncio.Future[Outcome]] = {}
+
+    @property
+    def actions(self) -> Mapping[str, Action[Any]]:
+        if self._actions is None:
+            from agent.diagnostics.registry import ACTIONS
+
+            self._actions = ACTIONS
+        return self._actions
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -127,6 +136,8 @@ class DiagnosticRunner:
 
     def refusal(self, request: Request) -> tuple[Action[Any] | None, dict[str, Any], str]:
         """(action, validated args, "") when this agent would run `request`, else the reason."""
+        from agent.diagnostics.registry import InvalidDiagnostic, UnknownAction, validated_args
+
         try:
             action = self.actions.get(request.action)
             if action is None:

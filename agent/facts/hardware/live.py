@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypeVar
 import psutil
 
 from agent.facts.cache import TtlCache
-from agent.facts.hardware import linux, macos, smart, windows
+from agent.facts.hardware import smart
 from agent.facts.hardware.history import HISTORY_FILE, DiskUsageHistory
 from agent.facts.hardware.models import (
     BatteriesFacts,
@@ -26,6 +26,14 @@ from agent.facts.hardware.models import (
     TemperatureReading,
 )
 from agent.facts.models import DisksFacts, Unavailable
+
+# Only this platform's module: the others' code would sit in memory unused.
+if sys.platform == "win32":
+    from agent.facts.hardware import windows
+elif sys.platform == "darwin":
+    from agent.facts.hardware import macos
+else:
+    from agent.facts.hardware import linux
 
 # psutil raises its own errors besides OSError; RuntimeError covers "not supported here".
 _GATHER_ERRORS = (OSError, psutil.Error, RuntimeError)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from agent.facts.models import InterfacesFacts, Unavailable
-from agent.facts.network import linux, listeners, macos, windows
+from agent.facts.network import listeners
 from agent.facts.network.models import (
     DnsServersFacts,
     InterfaceSampleFacts,
@@ -19,6 +19,14 @@ from agent.facts.network.models import (
     WifiFacts,
 )
 from agent.facts.network.targets import probe_targets
+
+# Only this platform's module: the others' code would sit in memory unused.
+if sys.platform == "win32":
+    from agent.facts.network import windows
+elif sys.platform == "darwin":
+    from agent.facts.network import macos
+else:
+    from agent.facts.network import linux
 
 DNS_SERVERS_TTL_S = 300.0
 """Windows and macOS spawn a tool to list DNS servers; they change rarely, so keep the answer."""

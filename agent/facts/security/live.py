@@ -11,7 +11,7 @@ from typing import Any
 
 from agent.facts.models import Unavailable
 from agent.facts.security import certificates as tls
-from agent.facts.security import clamav, linux, macos, windows
+from agent.facts.security import clamav
 from agent.facts.security.models import (
     AntivirusFacts,
     AntivirusProduct,
@@ -19,6 +19,14 @@ from agent.facts.security.models import (
     DiskEncryptionFacts,
     FirewallFacts,
 )
+
+# Only this platform's module: the others' code would sit in memory unused.
+if sys.platform == "win32":
+    from agent.facts.security import windows
+elif sys.platform == "darwin":
+    from agent.facts.security import macos
+else:
+    from agent.facts.security import linux
 
 _CLAMAV_LOOKED_FOR = "ClamAV (clamd, freshclam, clamscan, signature databases)"
 
