@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsError
 
 SettingsT = TypeVar("SettingsT", bound="LayeredSettings")
 
@@ -56,6 +56,9 @@ def load_settings(
             settings = model.model_validate({**settings.model_dump(), **overrides})
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, model)) from None
+    except SettingsError as exc:  # an environment variable that is not valid JSON, say
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        raise ConfigError(f"invalid environment variable: {exc}{cause}") from None
     return settings
 
 

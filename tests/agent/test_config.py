@@ -75,3 +75,16 @@ def test_cli_missing_config_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["check", "--config", str(tmp_path / "absent.toml")])
     assert result.exit_code == 2
     assert "does not exist" in result.output
+
+
+def test_an_environment_variable_that_is_not_json_is_one_line_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REMDIAG_AGENT_TLS", "{not json")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(AgentSettings, None)
+    assert "invalid environment variable" in str(raised.value)
+    assert '"tls"' in str(raised.value)
+    result = CliRunner().invoke(main, ["check"])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
