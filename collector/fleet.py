@@ -235,22 +235,12 @@ def heartbeat(
 ) -> None:
     """The agent is alive; its spool has dropped `spool_dropped` results (Heartbeat.dropped)
     and it runs policy version `policy_version` (0: none)."""
-    dropped = _bounded(spool_dropped)
-    session.execute(
-        update(Agent)
-        .where(Agent.id == agent_id)
-        .values(
-            last_seen_at=now,
-            running_policy_version=_bounded(policy_version),
-            # The count only grows; a reinstalled agent starting again at 0 lowers nothing.
-            spool_dropped=case((Agent.spool_dropped < dropped, dropped), else_=Agent.spool_dropped),
-        )
-    )
+    heartbeats(session, [(agent_id, now, spool_dropped, policy_version)])
 
 
 def heartbeats(session: Session, beats: Sequence[tuple[str, datetime, int, int]]) -> dict[str, int]:
     """Many agents' heartbeats (agent id, time, spool dropped, policy version running) in one
-    statement, as `heartbeat` each; returns the policy version each of them should run."""
+    statement; returns the policy version each of them should run."""
     table = cast(Table, Agent.__table__)
     dropped: BindParameter[int] = bindparam("b_dropped")
     session.execute(
@@ -259,6 +249,7 @@ def heartbeats(session: Session, beats: Sequence[tuple[str, datetime, int, int]]
         .values(
             last_seen_at=bindparam("b_at"),
             running_policy_version=bindparam("b_running"),
+            # The count only grows; a reinstalled agent starting again at 0 lowers nothing.
             spool_dropped=case(
                 (table.c.spool_dropped < dropped, dropped), else_=table.c.spool_dropped
             ),

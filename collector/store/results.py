@@ -89,15 +89,12 @@ def _insert_sqlite(connection: Connection, rows: Sequence[Row]) -> list[int]:
         _TABLE.c.observed_at.type.dialect_impl(dialect).bind_processor(dialect),
     )
     received: dict[Any, str] = {}  # one received_at per batch: formatted once
-    prepared = [
-        (
-            *row[:_OBSERVED],
-            as_text(row[_OBSERVED]),
-            received.get(row[_RECEIVED])
-            or received.setdefault(row[_RECEIVED], as_text(row[_RECEIVED])),
-        )
-        for row in rows
-    ]
+    prepared = []
+    for row in rows:
+        at = row[_RECEIVED]
+        if at not in received:
+            received[at] = as_text(at)
+        prepared.append((*row[:_OBSERVED], as_text(row[_OBSERVED]), received[at]))
     connection.exec_driver_sql(_SQLITE_INSERT, prepared)
     last = connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
     # This transaction is SQLite's only writer and `id` is the rowid, so the rows took the
