@@ -22,9 +22,9 @@ the baseline) / agents, in KB of 1024 bytes (the figure from the window's averag
 Then the collector is killed (SIGKILL: a crash) while the agents keep sending, at a moment when
 a batch is unacknowledged (so a resend is exercised), and a new one is started on the same port,
 database and data dir. The figure: from the new process started to every agent holding a stream
-again (each has had a Welcome from it). The agents reconnect as benchmarks/fleet.py does (a
-pause of 1-3 s between attempts, on one gRPC channel each, so gRPC's own connection backoff also
-applies), send a full inventory and resend what the Welcome does not acknowledge. Unlike the
+again (each has had a Welcome from it). The agents reconnect as benchmarks/fleet.py does (as the
+real agent: a fresh channel per attempt, full-jitter exponential backoff from 1 s up to 60 s),
+send a full inventory and resend what the Welcome does not acknowledge. Unlike the
 real agent they make no results while disconnected, so only batches in flight at the crash are
 resent.
 

@@ -11,7 +11,10 @@ check's remediation hint when it fails) at `--rate` results a second (0: as fast
 collector's acks allow), with at most `--window` batches unacknowledged, and heartbeats at the
 interval Welcome gives. `--failing` is the share of each agent's checks that keep failing, so
 tickets open and then collect failures as on a real fleet. When a stream breaks, the agent
-reconnects and resends every batch the Welcome does not acknowledge, as the real agent does.
+reconnects and resends every batch the Welcome does not acknowledge, as the real agent does:
+on a fresh channel (so gRPC's own reconnect backoff, up to two minutes, never applies), after
+the agent's own full-jitter backoff (agent/transport.py), which starts afresh after a stream
+that lasted.
 
 Without --collector it starts its own `remdiag collector serve` on 127.0.0.1 (SQLite in a
 temporary directory unless --database-url). Agents are spread over `--processes` processes
@@ -41,6 +44,7 @@ import grpc
 from google.protobuf import struct_pb2
 
 from agent.checks.registry import CHECKS
+from agent.transport import STABLE_STREAM_S, TransportSettings, backoff_delay
 from benchmarks.simulated import (
     AGENT_CHANNEL_OPTIONS,
     AGENT_VERSION,
@@ -62,8 +66,9 @@ from remdiag.v1 import agent_pb2, agent_pb2_grpc, common_pb2
 from remdiag.vocabulary import CheckStatus
 
 CONNECT_PATH = "/remdiag.v1.AgentService/Connect"
-RECONNECT_PAUSE_S = (1.0, 3.0)
 INVENTORY_PACKAGES = 300
+BACKOFF = TransportSettings(collector="", state_dir=Path())
+"""The real agent's default reconnect backoff."""
 
 
 @dataclass(frozen=True)
@@ -231,6 +236,8 @@ class FleetAgent:
     credential: str = ""
     sequence: int = 0
     unacked: dict[int, Pending] = field(default_factory=dict)
+    welcomed_at: float | None = None
+    """When the current stream's Welcome came (monotonic), None before it."""
     acks: list[float] = field(default_factory=list)
     """Seconds from first send to ack, of every batch acked (for latency figures)."""
 
@@ -239,14 +246,17 @@ class FleetAgent:
         ids = list(CHECKS)
         failing = frozenset(i for i in ids if self.rng.random() < self.config.failing)
         self.body = batch_body(failing, self.config.batch, self.rng)
+        self._open_channel()
+        self.window = asyncio.Semaphore(self.config.window)
+        self.write_lock = asyncio.Lock()
+
+    def _open_channel(self) -> None:
         self.channel = grpc.aio.insecure_channel(self.address, options=AGENT_CHANNEL_OPTIONS)
         self.connect = self.channel.stream_stream(
             CONNECT_PATH,
             request_serializer=_identity,  # messages are prepared bytes
             response_deserializer=agent_pb2.CollectorMessage.FromString,
         )
-        self.window = asyncio.Semaphore(self.config.window)
-        self.write_lock = asyncio.Lock()
 
     async def enroll(self) -> None:
         stub = agent_pb2_grpc.AgentServiceStub(self.channel)
@@ -260,16 +270,31 @@ class FleetAgent:
     async def live(self, connected: Callable[[], None]) -> None:
         """Connect, send and reconnect until cancelled."""
         first = True
+        attempt = 0
         while True:
+            self.welcomed_at = None
             # As the real agent, also retry when no Welcome came in time (a busy collector)
             # or the stream ended under a write (InvalidStateError).
             with contextlib.suppress(
                 grpc.aio.AioRpcError, BenchmarkError, TimeoutError, asyncio.InvalidStateError
             ):
                 await self._session(connected if first else lambda: None)
-            first = False
+            if self.welcomed_at is not None:
+                first = False
+                if time.monotonic() - self.welcomed_at >= STABLE_STREAM_S:
+                    attempt = 0
             add(self.counters.reconnects)
-            await asyncio.sleep(self.rng.uniform(*RECONNECT_PAUSE_S))
+            await self.channel.close()
+            self._open_channel()
+            await asyncio.sleep(
+                backoff_delay(
+                    attempt,
+                    BACKOFF.reconnect_initial_seconds,
+                    BACKOFF.reconnect_max_seconds,
+                    self.rng,
+                )
+            )
+            attempt += 1
 
     async def _session(self, connected: Callable[[], None]) -> None:
         call = self.connect(
@@ -290,6 +315,7 @@ class FleetAgent:
         welcome = await asyncio.wait_for(call.read(), CALL_TIMEOUT_S)
         if welcome is grpc.aio.EOF or welcome.WhichOneof("payload") != "welcome":
             raise BenchmarkError(f"agent {self.agent_id}: no Welcome after Hello")
+        self.welcomed_at = time.monotonic()
         self._acked(welcome.welcome.last_acked_sequence)
         heartbeat_s = float(welcome.welcome.heartbeat_interval_seconds or 30)
         connected()

@@ -1,13 +1,15 @@
 """Guards every call: agents on Connect (credential, client certificate, revocation), and
 ConsoleService (local callers, console tokens and roles, the audit log).
 
-On Connect the interceptor checks, in order: with TLS, a client certificate verified against
-the collector's CA (missing: UNAUTHENTICATED); the agent id and bearer credential in the
-metadata (UNAUTHENTICATED); that the agent is not revoked (UNAUTHENTICATED); with TLS, that
-the certificate's CN is that agent id (another agent's: PERMISSION_DENIED) and that it is the
-certificate of the agent's latest enrollment (UNAUTHENTICATED). The servicer then trusts the
-agent id header: the interceptor has vouched for it. A stream whose agent is revoked while it
-is open ends with UNAUTHENTICATED within `revocation_check_seconds`.
+On Connect the interceptor first waits for a turn among the handshakes in progress, or refuses
+at once with UNAVAILABLE when too many wait (collector/admission.py). Then it checks, in order:
+with TLS, a client certificate verified against the collector's CA (missing: UNAUTHENTICATED);
+the agent id and bearer credential in the metadata (UNAUTHENTICATED); that the agent is not
+revoked (UNAUTHENTICATED); with TLS, that the certificate's CN is that agent id (another
+agent's: PERMISSION_DENIED) and that it is the certificate of the agent's latest enrollment
+(UNAUTHENTICATED). The servicer then trusts the agent id header: the interceptor has vouched
+for it. A stream whose agent is revoked while it is open ends with UNAUTHENTICATED within
+`revocation_check_seconds`.
 
 On ConsoleService (ConsoleGuard): a caller beyond loopback is refused (PERMISSION_DENIED);
 then the console token in `authorization: Bearer ...` (none, unknown, revoked or expired:
@@ -35,6 +37,7 @@ import grpc
 from sqlalchemy.exc import SQLAlchemyError
 
 from collector import audit, console_tokens, fleet, tls, tokens
+from collector.admission import HandshakeGate
 from collector.console_tokens import Principal, Role
 from collector.store.runner import Store
 
@@ -140,8 +143,10 @@ class AgentAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         tls_enabled: bool = False,
         revocation_check_seconds: float = 2.0,
         console_roles: Mapping[str, Role] | None = None,
+        handshakes: HandshakeGate,
     ) -> None:
         self._store = store
+        self.handshakes = handshakes
         self._tls = tls_enabled
         self._every = revocation_check_seconds
         self.live = LiveStreams()
@@ -186,28 +191,44 @@ class AgentAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     def _guard_connect(self, behaviour: Callable[..., AsyncIterator[Any]]) -> Any:
         async def connect(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
-            try:
-                agent_id = await self._authenticate(context)
-            except SQLAlchemyError as exc:
-                log.warning("cannot authenticate an agent: the database failed: %s", exc)
-                await context.abort(grpc.StatusCode.UNAVAILABLE, "the collector's store failed")
-            task = asyncio.current_task()
-            assert task is not None, "gRPC serves each call in a task"
-            credential = bearer(
-                {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
-            )
-            stream = self.live.add(agent_id, task, fleet.hash_credential(credential))
-            try:
-                async for reply in behaviour(requests, context):
-                    yield reply
-            except asyncio.CancelledError:
-                if stream.ended_because is None:
-                    raise  # the server is stopping, or the client went away
-                task.uncancel()
-                log.warning("stream closed: %s", stream.ended_because)
-                await context.abort(grpc.StatusCode.UNAUTHENTICATED, stream.ended_because)
-            finally:
-                self.live.remove(agent_id, stream)
+            if self.handshakes.full():
+                # Before any database work: refusing must cost next to nothing.
+                unreported = self.handshakes.refuse(time.monotonic())
+                if unreported:
+                    log.warning(
+                        "refused %d connects: %d handshakes wait already ([limits] "
+                        "max_waiting_handshakes); the agents retry after a pause",
+                        unreported,
+                        self.handshakes.waiting,
+                    )
+                await context.abort(
+                    grpc.StatusCode.UNAVAILABLE,
+                    "the collector is busy with other agents' handshakes: retry after a pause",
+                )
+            async with self.handshakes.turn() as turn:
+                try:
+                    agent_id = await self._authenticate(context)
+                except SQLAlchemyError as exc:
+                    log.warning("cannot authenticate an agent: the database failed: %s", exc)
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, "the collector's store failed")
+                task = asyncio.current_task()
+                assert task is not None, "gRPC serves each call in a task"
+                credential = bearer(
+                    {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+                )
+                stream = self.live.add(agent_id, task, fleet.hash_credential(credential))
+                try:
+                    async for reply in behaviour(requests, context):
+                        turn.done()  # the Welcome is on its way: the next handshake may start
+                        yield reply
+                except asyncio.CancelledError:
+                    if stream.ended_because is None:
+                        raise  # the server is stopping, or the client went away
+                    task.uncancel()
+                    log.warning("stream closed: %s", stream.ended_because)
+                    await context.abort(grpc.StatusCode.UNAUTHENTICATED, stream.ended_because)
+                finally:
+                    self.live.remove(agent_id, stream)
 
         return connect
 

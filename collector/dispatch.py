@@ -201,9 +201,15 @@ class Dispatcher:
             await self._store.run(announce)
 
     async def deliver_pending(self, agent_id: str) -> None:
-        """A machine connected: send what waited for it."""
+        """Send what waits for a machine this collector holds."""
         now = datetime.now(UTC)
-        for view in await self._store.run(lambda s: diagnostics.claim_pending(s, agent_id, now)):
+        await self.hand_over(
+            await self._store.run(lambda s: diagnostics.claim_pending(s, agent_id, now))
+        )
+
+    async def hand_over(self, claimed: Sequence[DiagnosticView]) -> None:
+        """Send requests claimed for sending (diagnostics.claim_pending) to their machines."""
+        for view in claimed:
             await self._hand_over(view)
 
     async def on_update(self, agent_id: str, reported: diagnostics.Update) -> None:
@@ -213,10 +219,6 @@ class Dispatcher:
         )
         if view is not None:
             self.hub.publish(view)
-
-    async def on_disconnect(self, agent_id: str) -> None:
-        now = datetime.now(UTC)
-        await self._store.run(lambda s: diagnostics.requeue(s, agent_id, now))
 
     async def expire(self) -> list[str]:
         now = datetime.now(UTC)

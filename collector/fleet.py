@@ -283,22 +283,37 @@ class InventoryUpdate:
 
 
 def store_inventory(
-    session: Session, agent_id: str, sequence: int, update: InventoryUpdate, now: datetime
+    session: Session,
+    agent_id: str,
+    sequence: int,
+    read: Callable[[], InventoryUpdate],
+    now: datetime,
+    digest: str | None = None,
 ) -> int:
-    """Apply an inventory or a diff, once per sequence; return the sequence acked through."""
+    """Apply an inventory or a diff, once per sequence; return the sequence acked through.
+
+    `read` decodes the message (it may raise InvalidMessageError); `digest` identifies a full
+    inventory (convert.inventory_digest). When it equals the one stored, the agent sent what
+    the store holds (it does so on every connect), so nothing is decoded or rewritten.
+    """
     agent = session.get(Agent, agent_id, with_for_update=True)
     if agent is None:
         raise LookupError(agent_id)
     agent.last_seen_at = now
-    if sequence > agent.last_sequence:
-        merged = {} if update.full else dict(agent.inventory or {})
-        merged.update(update.sections)
-        for section in update.removed:
-            merged.pop(section, None)
-        agent.inventory = merged  # a new object, so the JSON column sees the change
-        agent.inventory_at = now
-        agent.last_sequence = sequence
-    return agent.last_sequence
+    if sequence <= agent.last_sequence:
+        return agent.last_sequence  # a resend
+    agent.last_sequence = sequence
+    agent.inventory_at = now
+    if digest is not None and digest == agent.inventory_digest:
+        return sequence
+    update = read()
+    merged = {} if update.full else dict(agent.inventory or {})
+    merged.update(update.sections)
+    for section in update.removed:
+        merged.pop(section, None)
+    agent.inventory = merged  # a new object, so the JSON column sees the change
+    agent.inventory_digest = digest if update.full else None
+    return sequence
 
 
 def list_agents(session: Session) -> list[AgentView]:

@@ -14,17 +14,18 @@ import grpc
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from collector import convert, fleet, policies
+from collector import convert, diagnostics, fleet, policies
 from collector.auth import AGENT_ID_HEADER
 from collector.config import CollectorSettings
 from collector.convert import InvalidMessageError
+from collector.diagnostics import DiagnosticView
 from collector.dispatch import Dispatcher
 from collector.ingest import Batch
 from collector.intake import Beat, Intake, IntakeClosedError
 from collector.limits import AgentRate
 from collector.store.runner import Store
 from collector.tls import InvalidCsrError, IssuedCertificate, Pki, parse_csr
-from remdiag.v1 import agent_pb2, agent_pb2_grpc
+from remdiag.v1 import agent_pb2, agent_pb2_grpc, common_pb2
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,15 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[agent_pb2.CollectorMessage]:
         agent_id = dict(context.invocation_metadata())[AGENT_ID_HEADER]
-        first = await anext(requests, None)
+        try:
+            first = await asyncio.wait_for(
+                anext(requests, None), self._limits.hello_timeout_seconds
+            )
+        except TimeoutError:
+            await context.abort(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                f"no hello within {self._limits.hello_timeout_seconds:g} s of opening the stream",
+            )
         if first is None or first.WhichOneof("payload") != "hello":
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message must be hello")
         assert first is not None
@@ -160,24 +169,33 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
         except InvalidMessageError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         now = _now()
-        connection = await self._store.run(
-            lambda s: fleet.connected(
+        checks = self._settings.checks
+
+        def welcome(
+            s: Session,
+        ) -> tuple[fleet.Connection, common_pb2.Policy | None, list[DiagnosticView]]:
+            # One transaction: after a collector restart the whole fleet waits on the store.
+            connection = fleet.connected(
                 s, agent_id, machine, now, hello.dropped, hello.policy_version
             )
-        )
-        last = connection.last_sequence
-        log.info("agent %s (%s) connected, acked through %d", agent_id, machine.hostname, last)
+            policy = policies.policy_for(s, agent_id, checks)
+            return connection, policy, diagnostics.claim_pending(s, agent_id, now)
+
         rate = self._rates.setdefault(agent_id, AgentRate.start(self._limits, time.monotonic()))
         # Replies to the agent's messages and requests from technicians share one way down.
         outgoing: asyncio.Queue[agent_pb2.CollectorMessage] = asyncio.Queue()
-        reader = asyncio.create_task(self._read(agent_id, requests, rate, outgoing))
-        next_message: asyncio.Task[agent_pb2.CollectorMessage] | None = None
+        # Attached before the policy is read: a change from then on is pushed after the welcome.
         self._dispatcher.hub.attach(agent_id, outgoing)
         try:
-            # Read once attached: a policy change from now on is also pushed after the welcome.
-            policy = await self._store.run(
-                lambda s: policies.policy_for(s, agent_id, self._settings.checks)
-            )
+            connection, policy, pending = await self._store.run(welcome)
+        except BaseException:
+            self._dispatcher.hub.detach(agent_id, outgoing)
+            raise
+        last = connection.last_sequence
+        log.info("agent %s (%s) connected, acked through %d", agent_id, machine.hostname, last)
+        reader = asyncio.create_task(self._read(agent_id, requests, rate, outgoing))
+        next_message: asyncio.Task[agent_pb2.CollectorMessage] | None = None
+        try:
             yield agent_pb2.CollectorMessage(
                 welcome=agent_pb2.Welcome(
                     agent_id=agent_id,
@@ -186,7 +204,7 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
                     heartbeat_interval_seconds=self._settings.heartbeat_interval_seconds,
                 )
             )
-            await self._dispatcher.deliver_pending(agent_id)
+            await self._dispatcher.hand_over(pending)
             while True:
                 next_message = asyncio.create_task(outgoing.get())
                 done, _ = await asyncio.wait(
@@ -217,9 +235,15 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
             log.info("agent %s disconnected", agent_id)
 
     async def _gone(self, agent_id: str, connection_id: str, stopped: datetime) -> None:
-        await self._store.run(lambda s: fleet.disconnected(s, agent_id, connection_id, stopped))
-        if not self._dispatcher.hub.holds(agent_id):
-            await self._dispatcher.on_disconnect(agent_id)
+        # Unless it is back on another stream here: what was sent on this one is queued again.
+        requeue = not self._dispatcher.hub.holds(agent_id)
+
+        def gone(s: Session) -> None:
+            fleet.disconnected(s, agent_id, connection_id, stopped)
+            if requeue:
+                diagnostics.requeue(s, agent_id, stopped)
+
+        await self._store.run(gone)
 
     async def _read(
         self,
@@ -271,16 +295,15 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
         try:
             sequence = convert.sequence_number(message.sequence)
             if kind == "inventory":
-                update = convert.inventory_update(message.inventory, self._limits)
-            elif len(message.results.results) > self._limits.max_batch_results:
+                return await self._store_inventory(agent_id, sequence, message, now)
+            if len(message.results.results) > self._limits.max_batch_results:
                 raise InvalidMessageError(
                     f"a batch holds at most {self._limits.max_batch_results} results"
                 )
-            else:
-                results = [
-                    convert.incoming_result(i, r, now, self._limits)
-                    for i, r in enumerate(message.results.results)
-                ]
+            results = [
+                convert.incoming_result(i, r, now, self._limits)
+                for i, r in enumerate(message.results.results)
+            ]
         except InvalidMessageError as exc:
             # Name the sequence so the agent drops it instead of resending it forever.
             await context.abort(
@@ -288,11 +311,6 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
                 f"{kind} {message.sequence} refused: {exc}",
                 trailing_metadata=((REJECTED_SEQUENCE_HEADER, str(message.sequence)),),
             )
-        if kind == "inventory":
-            acked = await self._store.run(
-                lambda s: fleet.store_inventory(s, agent_id, sequence, update, now)
-            )
-            return _ack(acked)
         try:
             outcome = await self._intake.ingest(Batch(agent_id, sequence, results, now))
         except IntakeClosedError as exc:
@@ -302,6 +320,23 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
             log.info("ticket %d opened for agent %s", opened.ticket_id, agent_id)
             await self._dispatcher.triage(agent_id, opened)
         return _ack(outcome.acked_through)
+
+    async def _store_inventory(
+        self, agent_id: str, sequence: int, message: agent_pb2.AgentMessage, now: datetime
+    ) -> agent_pb2.CollectorMessage:
+        """Decoded in the store's transaction, and only when it is not the inventory stored."""
+        inventory, limits = message.inventory, self._limits
+        acked = await self._store.run(
+            lambda s: fleet.store_inventory(
+                s,
+                agent_id,
+                sequence,
+                lambda: convert.inventory_update(inventory, limits),
+                now,
+                convert.inventory_digest(inventory),
+            )
+        )
+        return _ack(acked)
 
 
 def _ack(through: int) -> agent_pb2.CollectorMessage:

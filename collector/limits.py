@@ -32,6 +32,15 @@ class LimitSettings(BaseModel):
     minute; the headroom lets a full spool drain fast after an outage."""
     max_messages_per_minute: int = Field(6_000, ge=1, le=1_000_000)
     """Per agent, any upstream message (heartbeats, inventories, batches)."""
+    max_concurrent_handshakes: int = Field(32, ge=1, le=10_000)
+    """Collector-wide: Connects between authentication and Welcome at once; the others wait
+    their turn in arrival order (collector/admission.py)."""
+    max_waiting_handshakes: int = Field(2_000, ge=0, le=1_000_000)
+    """Collector-wide: Connects waiting for a turn; beyond it a Connect is refused at once with
+    UNAVAILABLE and the agent backs off. About ten seconds of handshakes on one core."""
+    hello_timeout_seconds: float = Field(10.0, ge=0.1, le=300)
+    """A Connect whose hello does not come within this is ended (DEADLINE_EXCEEDED), so a
+    stalled agent cannot keep a handshake's turn."""
 
 
 @dataclass

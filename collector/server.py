@@ -11,6 +11,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from sqlalchemy.engine import make_url
 
 from collector import fleet, tls
+from collector.admission import HandshakeGate
 from collector.auth import AgentAuthInterceptor
 from collector.bus import Bus
 from collector.config import CollectorSettings
@@ -49,8 +50,10 @@ class Collector:
         pki: Pki | None = None,
         console_socket: str | None = None,
         background: tuple[asyncio.Task[None], ...] = (),
+        handshakes: HandshakeGate | None = None,
     ) -> None:
         self.server = server
+        self.handshakes = handshakes
         self.port = port
         self.store = store
         self.enroll_port = enroll_port
@@ -83,11 +86,15 @@ async def serve(settings: CollectorSettings, store: Store | None = None) -> Coll
         except (PkiError, OSError):
             await asyncio.to_thread(store.close)
             raise
+    handshakes = HandshakeGate(
+        settings.limits.max_concurrent_handshakes, settings.limits.max_waiting_handshakes
+    )
     auth = AgentAuthInterceptor(
         store,
         tls_enabled=pki is not None,
         revocation_check_seconds=settings.revocation_check_seconds,
         console_roles=REQUIRED_ROLE,
+        handshakes=handshakes,
     )
     server = grpc.aio.server(
         interceptors=[auth],
@@ -165,6 +172,7 @@ async def serve(settings: CollectorSettings, store: Store | None = None) -> Coll
         pki=pki,
         console_socket=console_socket,
         background=(writer, watcher, jobs, notifier, listener),
+        handshakes=handshakes,
     )
 
 

@@ -85,8 +85,13 @@ class Agent(Base):
     """The stream currently holding the agent, if any."""
     last_sequence: Mapped[int] = mapped_column(BigInteger, default=0)
     """Highest upstream sequence stored; everything at or below it is acked."""
-    inventory: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    inventory: Mapped[dict[str, Any] | None] = mapped_column(JSON, deferred=True)
+    """Deferred: hundreds of packages, read only when merging a diff (not by every query
+    that loads an agent: the handshake, the offline sweep)."""
     inventory_at: Mapped[datetime | None] = mapped_column()
+    inventory_digest: Mapped[str | None] = mapped_column(String(64))
+    """SHA-256 of the full inventory stored (its facts, serialized deterministically); None
+    after a diff. The same full inventory again is acknowledged without decoding it."""
     spool_dropped: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     """Results the agent's spool dropped when full, the highest count it has reported."""
     certificate_sha256: Mapped[str | None] = mapped_column(String(64))

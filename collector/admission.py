@@ -1,0 +1,74 @@
+"""How many agents may be between "Connect opened" and "Welcome sent" at once.
+
+After a collector restart the whole fleet reconnects within seconds. Served all at once, every
+handshake waits behind every other one at the store, the first Welcome comes only when nearly
+all are done, and agents that give up waiting (30 s) retry and add to the pile: the work is
+wasted and the fleet never gets back. So a few handshakes run at a time, in arrival order, and
+the rest wait their turn at no cost; when even the waiting line is full, a Connect is refused
+at once (UNAVAILABLE, before any database work) and the agent backs off and comes back later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+REPORT_EVERY_S = 10.0
+
+
+@dataclass
+class Turn:
+    """One admitted handshake; `done()` lets the next one in (it is also let in at exit)."""
+
+    _gate: HandshakeGate
+    _released: bool = False
+
+    def done(self) -> None:
+        if not self._released:
+            self._released = True
+            self._gate._slots.release()
+
+
+class HandshakeGate:
+    def __init__(self, concurrent: int, waiting: int) -> None:
+        self._slots = asyncio.Semaphore(concurrent)
+        self._max_waiting = waiting
+        self._waiting = 0
+        self.refused = 0
+        """Connects refused because the waiting line was full, since start."""
+        self._reported = 0
+        self._reported_at = -REPORT_EVERY_S
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
+    def full(self) -> bool:
+        """No free slot and no room in the waiting line: refuse this one."""
+        return self._slots.locked() and self._waiting >= self._max_waiting
+
+    def refuse(self, now: float) -> int:
+        """Count a refusal; the refusals not yet reported, once every REPORT_EVERY_S seconds
+        (else 0), so a storm is one log line every few seconds, not one per agent."""
+        self.refused += 1
+        if now - self._reported_at < REPORT_EVERY_S:
+            return 0
+        unreported, self._reported_at = self.refused - self._reported, now
+        self._reported = self.refused
+        return unreported
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[Turn]:
+        """Wait for a slot (cancelled with the call when the agent gives up)."""
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        turn = Turn(self)
+        try:
+            yield turn
+        finally:
+            turn.done()
