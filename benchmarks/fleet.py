@@ -246,6 +246,9 @@ class FleetAgent:
         ids = list(CHECKS)
         failing = frozenset(i for i in ids if self.rng.random() < self.config.failing)
         self.body = batch_body(failing, self.config.batch, self.rng)
+        # A PC's software does not change across a collector restart: the same full inventory
+        # on every connect, as the real agent sends it (the collector knows it by its digest).
+        self.inventory = inventory_body(self.rng)
         self._open_channel()
         self.window = asyncio.Semaphore(self.config.window)
         self.write_lock = asyncio.Lock()
@@ -381,7 +384,7 @@ class FleetAgent:
         # First what the last stream left unacknowledged, in order, then a fresh inventory.
         for pending in sorted(self.unacked.items()):
             await self._write(call, pending[1].message)
-        await self._send(call, inventory_body(self.rng), 0)
+        await self._send(call, self.inventory, 0)
         interval = self.config.batch / self.config.rate if self.config.rate else 0.0
         if interval:
             await asyncio.sleep(self.rng.uniform(0, interval))

@@ -45,9 +45,13 @@ class HandshakeGate:
     def waiting(self) -> int:
         return self._waiting
 
+    def saturated(self) -> bool:
+        """Every turn is taken: the next Connect waits."""
+        return self._slots.locked()
+
     def full(self) -> bool:
-        """No free slot and no room in the waiting line: refuse this one."""
-        return self._slots.locked() and self._waiting >= self._max_waiting
+        """Every turn taken and no room in the waiting line: refuse the next Connect."""
+        return self.saturated() and self._waiting >= self._max_waiting
 
     def refuse(self, now: float) -> int:
         """Count a refusal; the refusals not yet reported, once every REPORT_EVERY_S seconds

@@ -1,0 +1,176 @@
+"""The handshake gate (collector/admission.py): a few handshakes at a time, the rest wait their
+turn, beyond the waiting line a Connect is refused at once; a stream without hello is ended."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from collector.admission import REPORT_EVERY_S, HandshakeGate
+from collector.config import CollectorSettings
+from collector.limits import LimitSettings
+from collector.server import Collector, serve
+from remdiag.v1 import agent_pb2, agent_pb2_grpc
+from tests.collector.factories import hello
+from tests.collector.test_gateway import agent_row, credentials, enroll
+from tests.support import eventually
+
+# --- the gate alone ----------------------------------------------------------------------------
+
+
+async def test_at_most_the_concurrent_turns_run_and_the_next_starts_when_one_is_done() -> None:
+    gate = HandshakeGate(concurrent=2, waiting=10)
+    started: list[int] = []
+    finish = [asyncio.Event() for _ in range(3)]
+
+    async def handshake(n: int) -> None:
+        async with gate.turn() as turn:
+            started.append(n)
+            await finish[n].wait()
+            turn.done()
+
+    tasks = [asyncio.create_task(handshake(n)) for n in range(3)]
+    await eventually(lambda: asyncio.sleep(0, gate.waiting == 1), "the third to wait")
+    assert started == [0, 1]
+    finish[1].set()
+    await eventually(lambda: asyncio.sleep(0, started == [0, 1, 2]), "the third to start")
+    for event in finish:
+        event.set()
+    await asyncio.gather(*tasks)
+
+
+async def test_full_only_when_every_slot_is_taken_and_the_line_is_long_enough() -> None:
+    gate = HandshakeGate(concurrent=1, waiting=1)
+    assert not gate.full()
+    holder = gate.turn()
+    await holder.__aenter__()
+    assert not gate.full()  # one may still wait
+    waiter = asyncio.create_task(gate.turn().__aenter__())
+    await eventually(lambda: asyncio.sleep(0, gate.waiting == 1), "the waiter")
+    assert gate.full()
+    waiter.cancel()  # the agent gave up: it leaves the line
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert gate.waiting == 0 and not gate.full()
+    await holder.__aexit__(None, None, None)
+
+
+def test_refusals_are_reported_at_most_once_per_period() -> None:
+    gate = HandshakeGate(concurrent=1, waiting=0)
+    assert gate.refuse(100.0) == 1
+    assert [gate.refuse(100.0 + i) for i in range(1, 4)] == [0, 0, 0]
+    assert gate.refuse(100.0 + REPORT_EVERY_S) == 4  # three held back, and this one
+    assert gate.refused == 5
+
+
+# --- on a real collector --------------------------------------------------------------------
+
+
+@pytest.fixture
+async def one_at_a_time(tmp_path: Path) -> AsyncIterator[Collector]:
+    """One handshake at a time, nobody waits, and a hello is due within 1 s."""
+    running = await serve(
+        CollectorSettings(
+            listen="127.0.0.1:0",
+            database_url=f"sqlite:///{tmp_path / 'collector.db'}",
+            limits=LimitSettings(
+                max_concurrent_handshakes=1, max_waiting_handshakes=0, hello_timeout_seconds=1.0
+            ),
+        )
+    )
+    yield running
+    await running.stop()
+
+
+async def welcomed(call: grpc.aio.StreamStreamCall) -> agent_pb2.Welcome:
+    reply = await call.read()
+    assert reply is not grpc.aio.EOF and reply.WhichOneof("payload") == "welcome"
+    return reply.welcome
+
+
+async def test_beyond_the_waiting_line_a_connect_is_refused_unavailable_and_writes_nothing(
+    one_at_a_time: Collector,
+) -> None:
+    gate = one_at_a_time.handshakes
+    assert gate is not None
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{one_at_a_time.port}") as channel:
+        first, second = await enroll(channel, 1), await enroll(channel, 2)
+        stub = agent_pb2_grpc.AgentServiceStub(channel)
+        # The first agent opens its stream and is slow to say hello: it holds the only turn.
+        slow = stub.Connect(metadata=credentials(first.agent_id, first.credential))
+        await slow.wait_for_connection()
+        await eventually(lambda: asyncio.sleep(0, gate.full()), "the first handshake's turn")
+
+        refused = stub.Connect(metadata=credentials(second.agent_id, second.credential))
+        await refused.write(hello(second.agent_id, 2))
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await refused.read()
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "busy" in (raised.value.details() or "")
+        assert not (await agent_row(one_at_a_time, second.agent_id)).connected
+        assert gate.refused == 1
+
+        # Its hello comes, its Welcome goes: the turn is free and the second agent gets in.
+        await slow.write(hello(first.agent_id, 1))
+        assert (await welcomed(slow)).agent_id == first.agent_id
+        again = stub.Connect(metadata=credentials(second.agent_id, second.credential))
+        await again.write(hello(second.agent_id, 2))
+        assert (await welcomed(again)).agent_id == second.agent_id
+        assert (await agent_row(one_at_a_time, second.agent_id)).connected
+        slow.cancel()
+        again.cancel()
+
+
+async def test_a_stream_without_hello_is_ended_and_frees_its_turn(
+    one_at_a_time: Collector,
+) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{one_at_a_time.port}") as channel:
+        first, second = await enroll(channel, 1), await enroll(channel, 2)
+        stub = agent_pb2_grpc.AgentServiceStub(channel)
+        silent = stub.Connect(metadata=credentials(first.agent_id, first.credential))
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await silent.read()
+        assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert "no hello within 1 s" in (raised.value.details() or "")
+        assert not (await agent_row(one_at_a_time, first.agent_id)).connected
+
+        later = stub.Connect(metadata=credentials(second.agent_id, second.credential))
+        await later.write(hello(second.agent_id, 2))
+        assert (await welcomed(later)).agent_id == second.agent_id
+        later.cancel()
+
+
+async def test_a_connect_waits_for_its_turn_rather_than_being_refused(tmp_path: Path) -> None:
+    running = await serve(
+        CollectorSettings(
+            listen="127.0.0.1:0",
+            database_url=f"sqlite:///{tmp_path / 'collector.db'}",
+            limits=LimitSettings(max_concurrent_handshakes=1, max_waiting_handshakes=5),
+        )
+    )
+    gate = running.handshakes
+    assert gate is not None
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            first, second = await enroll(channel, 1), await enroll(channel, 2)
+            stub = agent_pb2_grpc.AgentServiceStub(channel)
+            slow = stub.Connect(metadata=credentials(first.agent_id, first.credential))
+            await slow.wait_for_connection()
+            await eventually(lambda: asyncio.sleep(0, gate.saturated()), "the first one's turn")
+            waiting = stub.Connect(metadata=credentials(second.agent_id, second.credential))
+            await waiting.write(hello(second.agent_id, 2))
+            await eventually(lambda: asyncio.sleep(0, gate.waiting == 1), "the second to wait")
+            assert not (await agent_row(running, second.agent_id)).connected
+
+            await slow.write(hello(first.agent_id, 1))
+            assert (await welcomed(slow)).agent_id == first.agent_id
+            assert (await welcomed(waiting)).agent_id == second.agent_id
+            assert gate.refused == 0
+            slow.cancel()
+            waiting.cancel()
+    finally:
+        await running.stop()
