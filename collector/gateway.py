@@ -253,7 +253,7 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
         outgoing: asyncio.Queue[agent_pb2.CollectorMessage],
     ) -> None:
         async for message in requests:
-            reply = await self._handle(agent_id, message, rate, RefuseLater())
+            reply = await self._handle(agent_id, message, rate, outgoing, RefuseLater())
             if reply is not None:
                 outgoing.put_nowait(reply)
 
@@ -262,6 +262,7 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
         agent_id: str,
         message: agent_pb2.AgentMessage,
         rate: AgentRate,
+        outgoing: asyncio.Queue[agent_pb2.CollectorMessage],
         context: RefuseLater,
     ) -> agent_pb2.CollectorMessage | None:
         kind = message.WhichOneof("payload")
@@ -277,12 +278,14 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
         if kind == "heartbeat":
             heartbeat = message.heartbeat
             try:
-                behind = await self._intake.heartbeat(
+                written = self._intake.heartbeat(
                     Beat(agent_id, now, heartbeat.dropped, heartbeat.policy_version)
                 )
             except IntakeClosedError as exc:
                 await context.abort(grpc.StatusCode.UNAVAILABLE, f"{exc}: reconnect")
-            return None if behind is None else agent_pb2.CollectorMessage(policy=behind)
+            # Not awaited: the stream reads on, and a lagging agent's policy follows when known.
+            written.add_done_callback(partial(_send_policy, outgoing))
+            return None
         if kind == "diagnostic":
             try:
                 reported = convert.diagnostic_update(message.diagnostic, self._limits)
@@ -337,6 +340,18 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
             )
         )
         return _ack(acked)
+
+
+def _send_policy(
+    outgoing: asyncio.Queue[agent_pb2.CollectorMessage],
+    written: asyncio.Future[common_pb2.Policy | None],
+) -> None:
+    """After a heartbeat is written: the Policy of an agent that runs another version."""
+    if written.cancelled() or written.exception() is not None:
+        return  # the collector is stopping: the stream ends, the agent says hello elsewhere
+    behind = written.result()
+    if behind is not None:
+        outgoing.put_nowait(agent_pb2.CollectorMessage(policy=behind))
 
 
 def _ack(through: int) -> agent_pb2.CollectorMessage:

@@ -5,11 +5,17 @@ A stream awaits its batch's outcome before it acks, so an ack still means "commi
 group is being written the next one gathers: at low load a group is one batch (no added wait),
 under load groups grow up to `max_results` and the store's fixed costs per transaction (begin,
 commit, the agents' and states' statements) are shared by all of them.
+
+Heartbeats are different: nobody waits on them (the stream reads on; only a lagging agent's
+policy comes back), and a large quiet fleet sends hundreds a second. Alone they wait up to
+`beat_linger_s` for company, and go with the next batches' group or as one group of their own:
+a transaction per heartbeat was most of what a quiet fleet cost the collector.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,6 +38,9 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_RESULTS = 5000
 """Results per group: enough to share the transaction's costs, small enough that the first
 batch of a group does not wait long for its commit."""
+DEFAULT_BEAT_LINGER_S = 2.0
+"""How long heartbeats alone wait for a group: `last_seen_at` is that much late at most, next to
+a heartbeat interval of 30 s and an offline threshold of minutes."""
 
 
 @dataclass(frozen=True)
@@ -59,26 +68,37 @@ class Intake:
         desk: DeskSettings,
         config_checks: Mapping[str, CheckPolicySettings],
         max_results: int = DEFAULT_MAX_RESULTS,
+        beat_linger_s: float = DEFAULT_BEAT_LINGER_S,
     ) -> None:
         self._store = store
         self._rules = rules
         self._desk = desk
         self._config_checks = config_checks
         self._max_results = max_results
+        self._beat_linger_s = beat_linger_s
         self._batches: list[tuple[Batch, asyncio.Future[IngestOutcome]]] = []
         self._beats: list[tuple[Beat, asyncio.Future[common_pb2.Policy | None]]] = []
+        self._beats_since = 0.0
+        """When the oldest heartbeat waiting was queued (the loop's clock)."""
         self._ready = asyncio.Event()
+        """Something is queued."""
+        self._batch_ready = asyncio.Event()
+        """A batch is queued: heartbeats waiting for company go with it."""
         self._closed = False
 
     async def ingest(self, batch: Batch) -> IngestOutcome:
         """Store the batch and run the rules over it; returns once the group has committed."""
         future: asyncio.Future[IngestOutcome] = self._queue(self._batches, batch)
+        self._batch_ready.set()
         return await future
 
-    async def heartbeat(self, beat: Beat) -> common_pb2.Policy | None:
-        """Record the heartbeat; returns the agent's Policy when it runs another version."""
+    def heartbeat(self, beat: Beat) -> asyncio.Future[common_pb2.Policy | None]:
+        """Queue the heartbeat; the future gives the agent's Policy when it runs another
+        version, once written (up to `beat_linger_s` later, see the module docstring)."""
+        if not self._beats:
+            self._beats_since = asyncio.get_running_loop().time()
         future: asyncio.Future[common_pb2.Policy | None] = self._queue(self._beats, beat)
-        return await future
+        return future
 
     def _queue(self, queue: list[tuple[Any, asyncio.Future[Any]]], item: Any) -> Any:
         if self._closed:
@@ -104,11 +124,21 @@ class Intake:
             self._beats.clear()
 
     async def _writer(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             if not self._batches and not self._beats:
                 self._ready.clear()
                 await self._ready.wait()
                 continue
+            if not self._batches:
+                lingered = loop.time() - self._beats_since
+                if lingered < self._beat_linger_s:
+                    self._batch_ready.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(
+                            self._batch_ready.wait(), self._beat_linger_s - lingered
+                        )
+                    continue
             batches, beats = self._take()
             try:
                 outcomes, replies = await self._store.run(

@@ -128,6 +128,7 @@ async def test_a_resend_in_the_same_group_as_its_first_send_is_stored_once(
 async def test_heartbeats_are_written_together_and_a_lagging_agent_gets_its_policy(
     store: Store, intake: Intake
 ) -> None:
+    """Heartbeats alone wait a moment for company (beat_linger_s), then go as one group."""
     agents = machines(store, 3)
     store.call(lambda s: s.execute(update(Agent).values(policy_version=7)))
     later = NOW + timedelta(hours=1)
@@ -155,3 +156,19 @@ async def test_after_the_writer_stops_writes_are_refused_not_lost_silently(
     with pytest.raises(IntakeClosedError):
         await intake.ingest(batch(agent_id, 2, CheckStatus.OK))
     assert stored_results(store) == 1
+
+
+async def test_heartbeats_waiting_for_company_go_with_the_next_batch(store: Store) -> None:
+    first, second = machines(store, 2)
+    later = NOW + timedelta(hours=1)
+    # A linger far beyond the test: only the batch can have carried the heartbeat.
+    async for intake in running(Intake(store, RULES, DeskSettings(), {}, beat_linger_s=3600)):
+        beat = intake.heartbeat(Beat(second, later))
+        await asyncio.sleep(0.05)
+        assert not beat.done()
+        commits = Commits(store)
+        await intake.ingest(batch(first, 1, CheckStatus.OK))
+        assert await beat is None
+        assert commits.count == 1
+    seen = store.call(lambda s: s.scalar(select(Agent.last_seen_at).where(Agent.id == second)))
+    assert seen == later

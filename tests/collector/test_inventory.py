@@ -21,7 +21,9 @@ def test_full_replaces_diff_merges_and_resends_change_nothing(store_url: str) ->
         agent_id = store.call(lambda s: fleet.enroll(s, machine, NOW)).agent_id
 
         def apply(sequence: int, update: InventoryUpdate) -> int:
-            return store.call(lambda s: fleet.store_inventory(s, agent_id, sequence, lambda: update, NOW))
+            return store.call(
+                lambda s: fleet.store_inventory(s, agent_id, sequence, lambda: update, NOW)
+            )
 
         def inventory() -> dict[str, object] | None:
             return store.call(lambda s: s.get(Agent, agent_id).inventory)  # type: ignore[union-attr]
