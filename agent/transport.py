@@ -44,6 +44,8 @@ DiagnosticHandler = Callable[[Request, Callable[[str], Awaitable[None]]], Awaita
 STABLE_STREAM_S = 30.0
 # Trailing metadata naming the sequence the collector refused as invalid.
 REJECTED_SEQUENCE_HEADER = "x-remdiag-rejected-sequence"
+# Trailing metadata of a busy collector's refusal: when to come back, in milliseconds.
+RETRY_AFTER_HEADER = "x-remdiag-retry-after-ms"
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,25 @@ class TransportSettings:
 def backoff_delay(attempt: int, initial: float, maximum: float, rng: random.Random) -> float:
     """Full jitter: uniform in [0, min(maximum, initial * 2**attempt)]."""
     return rng.uniform(0.0, min(maximum, initial * 2 ** min(attempt, 30)))
+
+
+def asked_pause(exc: grpc.aio.AioRpcError) -> float | None:
+    """The pause in seconds a busy collector asked for when it refused the stream (UNAVAILABLE
+    with x-remdiag-retry-after-ms), or None."""
+    if exc.code() != grpc.StatusCode.UNAVAILABLE:
+        return None
+    value = dict(exc.trailing_metadata() or ()).get(RETRY_AFTER_HEADER)
+    return int(value) / 1000 if isinstance(value, str) and value.isdigit() else None
+
+
+def reconnect_delay(
+    attempt: int, initial: float, maximum: float, rng: random.Random, asked: float | None
+) -> float:
+    """Backoff with full jitter; when the collector asked for a pause, that pause stretched by up
+    to half (so a refused crowd does not come back at one instant), never beyond `maximum`."""
+    if asked is None:
+        return backoff_delay(attempt, initial, maximum, rng)
+    return min(maximum, asked * rng.uniform(1.0, 1.5))
 
 
 class Transport:
@@ -90,6 +111,8 @@ class Transport:
         self._write_lock = asyncio.Lock()
         self._rng = rng or random.Random()
         self._connected_at = 0.0
+        self._asked_pause: float | None = None
+        """The pause the collector asked for when it last refused the stream (busy)."""
         self._wake = asyncio.Event()
         self._acked = asyncio.Event()
         self.connected = asyncio.Event()
@@ -103,6 +126,7 @@ class Transport:
         loop = asyncio.get_running_loop()
         attempt = 0
         while True:
+            self._asked_pause = None
             try:
                 identity, ca_pem = await self._identity()
                 async with self._channel(identity, ca_pem) as channel:
@@ -121,11 +145,12 @@ class Transport:
                 if self.connected.is_set() and lasted >= STABLE_STREAM_S:
                     attempt = 0  # it worked for a while: start backing off afresh
                 self.connected.clear()
-            delay = backoff_delay(
+            delay = reconnect_delay(
                 attempt,
                 self._settings.reconnect_initial_seconds,
                 self._settings.reconnect_max_seconds,
                 self._rng,
+                self._asked_pause,
             )
             attempt += 1
             log.info("reconnecting in %.1f s", delay)
@@ -138,6 +163,7 @@ class Transport:
             forget_identity(self._settings.state_dir)
             return
         log.warning("collector %s: %s: %s", self._settings.collector, code.name, exc.details())
+        self._asked_pause = asked_pause(exc)
         rejected = dict(exc.trailing_metadata() or ()).get(REJECTED_SEQUENCE_HEADER)
         if code == grpc.StatusCode.INVALID_ARGUMENT and rejected and rejected.isdigit():
             # Sending it again would be refused again and block everything behind it.

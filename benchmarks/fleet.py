@@ -14,7 +14,7 @@ tickets open and then collect failures as on a real fleet. When a stream breaks,
 reconnects and resends every batch the Welcome does not acknowledge, as the real agent does:
 on a fresh channel (so gRPC's own reconnect backoff, up to two minutes, never applies), after
 the agent's own full-jitter backoff (agent/transport.py), which starts afresh after a stream
-that lasted.
+that lasted, or after the pause a busy collector asked for when it refused the stream.
 
 Without --collector it starts its own `remdiag collector serve` on 127.0.0.1 (SQLite in a
 temporary directory unless --database-url). Agents are spread over `--processes` processes
@@ -44,7 +44,7 @@ import grpc
 from google.protobuf import struct_pb2
 
 from agent.checks.registry import CHECKS
-from agent.transport import STABLE_STREAM_S, TransportSettings, backoff_delay
+from agent.transport import STABLE_STREAM_S, TransportSettings, asked_pause, reconnect_delay
 from benchmarks.simulated import (
     AGENT_CHANNEL_OPTIONS,
     AGENT_VERSION,
@@ -276,12 +276,15 @@ class FleetAgent:
         attempt = 0
         while True:
             self.welcomed_at = None
+            asked: float | None = None
             # As the real agent, also retry when no Welcome came in time (a busy collector)
             # or the stream ended under a write (InvalidStateError).
-            with contextlib.suppress(
-                grpc.aio.AioRpcError, BenchmarkError, TimeoutError, asyncio.InvalidStateError
-            ):
+            try:
                 await self._session(connected if first else lambda: None)
+            except grpc.aio.AioRpcError as exc:
+                asked = asked_pause(exc)
+            except (BenchmarkError, TimeoutError, asyncio.InvalidStateError):
+                pass
             if self.welcomed_at is not None:
                 first = False
                 if time.monotonic() - self.welcomed_at >= STABLE_STREAM_S:
@@ -290,11 +293,12 @@ class FleetAgent:
             await self.channel.close()
             self._open_channel()
             await asyncio.sleep(
-                backoff_delay(
+                reconnect_delay(
                     attempt,
                     BACKOFF.reconnect_initial_seconds,
                     BACKOFF.reconnect_max_seconds,
                     self.rng,
+                    asked,
                 )
             )
             attempt += 1

@@ -11,11 +11,18 @@ at once (UNAVAILABLE, before any database work) and the agent backs off and come
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 REPORT_EVERY_S = 10.0
+PACE_WINDOW_S = 5.0
+"""Handshakes finished in the last this many seconds set the pace a refused agent is told."""
+RETRY_AFTER_HEADER = "x-remdiag-retry-after-ms"
+"""Trailing metadata of a refusal: when to come back, so the agent need not guess by backing
+off (agent/transport.py honours it, within its own bounds)."""
 
 
 @dataclass
@@ -28,6 +35,7 @@ class Turn:
     def done(self) -> None:
         if not self._released:
             self._released = True
+            self._gate._finished.append(time.monotonic())
             self._gate._slots.release()
 
 
@@ -40,6 +48,8 @@ class HandshakeGate:
         """Connects refused because the waiting line was full, since start."""
         self._reported = 0
         self._reported_at = -REPORT_EVERY_S
+        self._finished: deque[float] = deque()
+        """When recent turns ended (monotonic), for the pace."""
 
     @property
     def waiting(self) -> int:
@@ -62,6 +72,16 @@ class HandshakeGate:
         unreported, self._reported_at = self.refused - self._reported, now
         self._reported = self.refused
         return unreported
+
+    def retry_after_s(self, now: float) -> float:
+        """When a refused agent should come back: the time the line ahead of it takes at the
+        recent pace (at least 1 s; 10 s before any pace is known)."""
+        while self._finished and self._finished[0] < now - PACE_WINDOW_S:
+            self._finished.popleft()
+        if not self._finished:
+            return 10.0
+        pace = len(self._finished) / PACE_WINDOW_S
+        return max(1.0, self._waiting / pace)
 
     @asynccontextmanager
     async def turn(self) -> AsyncIterator[Turn]:

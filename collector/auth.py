@@ -37,7 +37,7 @@ import grpc
 from sqlalchemy.exc import SQLAlchemyError
 
 from collector import audit, console_tokens, fleet, tls, tokens
-from collector.admission import HandshakeGate
+from collector.admission import RETRY_AFTER_HEADER, HandshakeGate
 from collector.console_tokens import Principal, Role
 from collector.store.runner import Store
 
@@ -193,7 +193,8 @@ class AgentAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         async def connect(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
             if self.handshakes.full():
                 # Before any database work: refusing must cost next to nothing.
-                unreported = self.handshakes.refuse(time.monotonic())
+                now = time.monotonic()
+                unreported = self.handshakes.refuse(now)
                 if unreported:
                     log.warning(
                         "refused %d connects: %d handshakes wait already ([limits] "
@@ -201,9 +202,12 @@ class AgentAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                         unreported,
                         self.handshakes.waiting,
                     )
+                retry_after_ms = round(self.handshakes.retry_after_s(now) * 1000)
                 await context.abort(
                     grpc.StatusCode.UNAVAILABLE,
-                    "the collector is busy with other agents' handshakes: retry after a pause",
+                    f"the collector is busy with other agents' handshakes: retry in "
+                    f"{retry_after_ms / 1000:.0f} s",
+                    trailing_metadata=((RETRY_AFTER_HEADER, str(retry_after_ms)),),
                 )
             async with self.handshakes.turn() as turn:
                 try:

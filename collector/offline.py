@@ -46,26 +46,31 @@ def sweep_offline(
             .with_for_update(skip_locked=True)
         )
     }
-    agents = session.scalars(select(Agent).where(Agent.revoked_at.is_(None)))
-    silent: list[Agent] = []
+    # Plain rows, not Agent objects: this reads every machine every sweep.
+    agents = session.execute(
+        select(Agent.id, Agent.last_seen_at, Agent.enrolled_at, Agent.tags).where(
+            Agent.revoked_at.is_(None)
+        )
+    )
+    silent: list[str] = []
     resolved: list[int] = []
-    for agent in agents:
-        last_word = agent.last_seen_at or agent.enrolled_at
-        quiet = is_silent(last_word, agent.tags or [], now, desk)
-        ticket = open_offline.get(agent.id)
+    for agent_id, last_seen_at, enrolled_at, tags in agents:
+        last_word = last_seen_at or enrolled_at
+        quiet = is_silent(last_word, tags or [], now, desk)
+        ticket = open_offline.get(agent_id)
         if ticket is not None and not quiet:
             _resolve(session, ticket, last_word, now)
             resolved.append(ticket.id)
         elif ticket is None and quiet:
-            silent.append(agent)
+            silent.append(agent_id)
     if not silent:
         return OfflineOutcome((), tuple(resolved))
     covered = windows.agents_in_maintenance(session, now)
-    opened = [
-        _open(session, agent, now, desk, reopen_window).id
-        for agent in silent
-        if agent.id not in covered
-    ]
+    opened = []
+    for agent_id in silent:
+        agent = session.get(Agent, agent_id)
+        if agent is not None and agent_id not in covered:
+            opened.append(_open(session, agent, now, desk, reopen_window).id)
     return OfflineOutcome(tuple(opened), tuple(resolved))
 
 

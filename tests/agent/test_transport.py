@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from agent.app import Agent
 from agent.config import AgentSettings
-from agent.transport import backoff_delay
+from agent.transport import backoff_delay, reconnect_delay
 from collector.config import CollectorSettings
 from collector.server import serve
 from collector.store.models import CheckResult
@@ -30,6 +30,17 @@ def test_backoff_is_full_jitter_capped() -> None:
     delays = [backoff_delay(n, 1.0, 8.0, rng) for n in range(20)]
     assert all(0.0 <= d <= min(8.0, 2**n) for n, d in enumerate(delays))
     assert max(delays[5:]) > 1.0
+
+
+def test_a_pause_the_collector_asked_for_replaces_the_backoff_within_its_cap() -> None:
+    import random
+
+    rng = random.Random(7)
+    asked = [reconnect_delay(0, 1.0, 60.0, rng, 12.0) for _ in range(200)]
+    assert all(12.0 <= d <= 18.0 for d in asked)
+    assert max(asked) - min(asked) > 3.0  # spread, so a refused crowd does not come back at once
+    assert reconnect_delay(3, 1.0, 60.0, rng, 600.0) == 60.0
+    assert 0.0 <= reconnect_delay(3, 1.0, 60.0, rng, None) <= 8.0
 
 
 async def test_unreachable_collector_then_delivery(

@@ -4,13 +4,15 @@ turn, beyond the waiting line a Connect is refused at once; a stream without hel
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
 import pytest
 
-from collector.admission import REPORT_EVERY_S, HandshakeGate
+from agent.transport import asked_pause
+from collector.admission import PACE_WINDOW_S, REPORT_EVERY_S, HandshakeGate
 from collector.config import CollectorSettings
 from collector.limits import LimitSettings
 from collector.server import Collector, serve
@@ -57,6 +59,26 @@ async def test_full_only_when_every_slot_is_taken_and_the_line_is_long_enough() 
         await waiter
     assert gate.waiting == 0 and not gate.full()
     await holder.__aexit__(None, None, None)
+
+
+async def test_a_refused_agent_is_told_when_the_line_ahead_will_have_cleared() -> None:
+    gate = HandshakeGate(concurrent=1, waiting=100)
+    assert gate.retry_after_s(time.monotonic()) == 10.0  # no pace known yet
+    for _ in range(20):  # 20 handshakes within the pace window: 4 a second
+        async with gate.turn():
+            pass
+    waiters = [asyncio.create_task(_wait_turn(gate)) for _ in range(41)]
+    await eventually(lambda: asyncio.sleep(0, gate.waiting == 40), "40 in the line")
+    assert gate.retry_after_s(time.monotonic()) == pytest.approx(40 / (20 / PACE_WINDOW_S))
+    for waiter in waiters:
+        waiter.cancel()
+    await asyncio.gather(*waiters, return_exceptions=True)
+    assert gate.retry_after_s(time.monotonic() + PACE_WINDOW_S + 1) == 10.0  # the pace aged out
+
+
+async def _wait_turn(gate: HandshakeGate) -> None:
+    async with gate.turn():
+        await asyncio.Event().wait()
 
 
 def test_refusals_are_reported_at_most_once_per_period() -> None:
@@ -111,6 +133,8 @@ async def test_beyond_the_waiting_line_a_connect_is_refused_unavailable_and_writ
             await refused.read()
         assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
         assert "busy" in (raised.value.details() or "")
+        # Nothing waits, nothing has finished yet: the agent is told to come back in 10 s.
+        assert asked_pause(raised.value) == 10.0
         assert not (await agent_row(one_at_a_time, second.agent_id)).connected
         assert gate.refused == 1
 
