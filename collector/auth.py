@@ -50,6 +50,8 @@ MAX_AGENT_ID_CHARS = 64
 MAX_CREDENTIAL_CHARS = 256
 MAX_CACHED_TOKENS = 1024
 REFUSALS = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+REPLACED_CHECK_TICKS = 15
+"""Rounds of the revocation watcher between looks for identities a later enrollment replaced."""
 
 _PRINCIPAL: ContextVar[Principal | None] = ContextVar("console_principal", default=None)
 
@@ -113,12 +115,13 @@ class LiveStreams:
                 ended += self._end(stream, f"agent {agent_id} was revoked by an admin")
         return ended
 
-    def end_replaced(self, current: dict[str, str]) -> int:
-        """End streams opened with a credential a later enrollment has replaced."""
+    def end_replaced(self, current: Mapping[str, str]) -> int:
+        """End streams opened with a credential other than the agent's `current` one (its
+        hash): a later enrollment has replaced it."""
         ended = 0
-        for agent_id, streams in self._streams.items():
-            for stream in streams:
-                if current.get(agent_id, stream.credential_hash) != stream.credential_hash:
+        for agent_id, credential_hash in current.items():
+            for stream in self._streams.get(agent_id, ()):
+                if stream.credential_hash != credential_hash:
                     ended += self._end(
                         stream, f"agent {agent_id} enrolled again: this identity is replaced"
                     )
@@ -169,17 +172,26 @@ class AgentAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     async def watch_revocations(self) -> None:
         """Run until cancelled: end the live streams of agents revoked since they connected.
 
-        Any collector process sharing the database sees a revocation the same way.
+        Any collector process sharing the database sees a revocation the same way. Identities
+        replaced by a later enrollment are looked for every REPLACED_CHECK_TICKS rounds (30 s
+        by default): that reads every live agent's credential, and an enrollment through this
+        process ends the replaced stream at once anyway (the gateway calls `live.end_replaced`).
         """
+        ticks = 0
         while True:
             await asyncio.sleep(self._every)
             live = self.live.agent_ids()
             if not live:
                 continue
+            ticks += 1
             try:
                 revoked = await self._store.run(fleet.revoked_agent_ids)
-                current = await self._store.run(
-                    functools.partial(fleet.current_credentials, agent_ids=live)
+                current = (
+                    await self._store.run(
+                        functools.partial(fleet.current_credentials, agent_ids=live)
+                    )
+                    if ticks % REPLACED_CHECK_TICKS == 0
+                    else {}
                 )
             except SQLAlchemyError as exc:
                 log.warning("could not look for revoked agents: %s", exc)

@@ -73,8 +73,11 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
         dispatcher: Dispatcher,
         intake: Intake,
         pki: Pki | None = None,
+        on_enrolled: Callable[[str, str], object] = lambda agent_id, credential_hash: None,
     ) -> None:
         self._store = store
+        self._on_enrolled = on_enrolled
+        """Told each enrollment's agent id and credential hash."""
         self._dispatcher = dispatcher
         self._intake = intake
         self._settings = settings
@@ -134,6 +137,8 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
                 f"(remdiag agents reinstate {exc.agent_id}) before it can enroll again",
             )
         log.info("enrolled %s as %s", machine.hostname, enrollment.agent_id)
+        # A stream of the identity this enrollment replaced ends now, if this process holds it.
+        self._on_enrolled(enrollment.agent_id, fleet.hash_credential(enrollment.credential))
         return agent_pb2.EnrollResponse(
             agent_id=enrollment.agent_id,
             credential=enrollment.credential,

@@ -117,7 +117,16 @@ async def serve(settings: CollectorSettings, store: Store | None = None) -> Coll
     add_service(
         server,
         agent_pb2.DESCRIPTOR.services_by_name["AgentService"],
-        AgentGateway(store, settings, dispatcher, intake, pki),
+        AgentGateway(
+            store,
+            settings,
+            dispatcher,
+            intake,
+            pki,
+            on_enrolled=lambda agent_id, credential_hash: auth.live.end_replaced(
+                {agent_id: credential_hash}
+            ),
+        ),
     )
     add_service(
         server,

@@ -6,16 +6,18 @@ Also: a stale stream must not mark a reconnected agent offline, and a busy port 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
 import pytest
 
+from collector import fleet
 from collector.config import CollectorSettings
 from collector.gateway import REJECTED_SEQUENCE_HEADER
 from collector.server import Collector, serve
 from remdiag.v1 import agent_pb2, agent_pb2_grpc, common_pb2
-from tests.collector.factories import batch, counts, heartbeat, hello, pb_result
+from tests.collector.factories import batch, counts, heartbeat, hello, machine, pb_result
 from tests.collector.test_gateway import agent_row, enrolled_metadata
 from tests.support import eventually
 
@@ -148,3 +150,31 @@ async def test_enrolling_again_ends_the_old_identitys_open_stream(
             await asyncio.sleep(0.2)
     assert await old.code() == grpc.StatusCode.UNAUTHENTICATED
     assert "enrolled again" in (await old.details() or "")
+
+
+async def test_an_identity_replaced_through_another_collector_is_ended_by_the_watcher(
+    tmp_path: Path,
+) -> None:
+    """Another collector on the same database enrolled the machine again (written here straight
+    to the store): this one notices within REPLACED_CHECK_TICKS rounds of its watcher."""
+    running = await serve(
+        CollectorSettings(
+            listen="127.0.0.1:0",
+            database_url=f"sqlite:///{tmp_path / 'collector.db'}",
+            revocation_check_seconds=0.1,
+        )
+    )
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            agent_id, metadata = await enrolled_metadata(channel)
+            old = agent_pb2_grpc.AgentServiceStub(channel).Connect(metadata=metadata)
+            await old.write(hello(agent_id))
+            assert (await old.read()).WhichOneof("payload") == "welcome"
+            await running.store.run(lambda s: fleet.enroll(s, machine(1), datetime.now(UTC)))
+            with pytest.raises(grpc.aio.AioRpcError):
+                while True:
+                    await old.read()
+            assert await old.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert "enrolled again" in (await old.details() or "")
+    finally:
+        await running.stop()
