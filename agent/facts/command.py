@@ -63,11 +63,21 @@ def run_command(
     return CommandOutput(done.returncode, stdout, stderr)
 
 
+READ_PIECE_BYTES = 1024 * 1024
+
+
 def read_text(path: str | Path, limit: int = MAX_OUTPUT_BYTES) -> str | Unavailable:
     """The text of an OS file (/proc, /sys, /etc, ...), or Unavailable saying why not."""
     try:
         with open(path, "rb") as handle:
-            return handle.read(limit).decode("utf-8", errors="replace")
+            # In pieces: read(limit) allocates `limit` bytes up front, however small the file
+            # (256 MiB for dpkg's status), and /proc files do not say their size.
+            pieces: list[bytes] = []
+            left = limit
+            while left > 0 and (piece := handle.read(min(READ_PIECE_BYTES, left))):
+                pieces.append(piece)
+                left -= len(piece)
+            return b"".join(pieces).decode("utf-8", errors="replace")
     except FileNotFoundError:
         return Unavailable(f"{path} does not exist")
     except PermissionError:
