@@ -28,6 +28,10 @@ send a full inventory and resend what the Welcome does not acknowledge. Unlike t
 real agent they make no results while disconnected, so only batches in flight at the crash are
 resent.
 
+`--noop` holds the same fleet with benchmarks/noop_collector.py (a bare grpc.aio AgentService
+that stores nothing) and prints the same memory and CPU figures: what gRPC alone costs, the floor
+under the collector's. No restart, no tally.
+
 No result lost: then the agents stop making batches and the benchmark waits until every batch
 is acknowledged, stops agents and collector, and counts each agent's rows in check_results (by
 hostname) against the results that agent put in its batches. Rows are unique on (agent,
@@ -76,6 +80,7 @@ from benchmarks.simulated import (
     load_line,
     log_tail,
     machine_line,
+    stop,
     wait_listening,
 )
 from collector.config import CollectorSettings
@@ -144,6 +149,19 @@ def start_collector(
 ) -> Collector:
     process, log_path = stack.enter_context(collector_process(port, url, workdir, config))
     return Collector(process, log_path)
+
+
+def start_noop(stack: contextlib.ExitStack, port: int, workdir: Path) -> Collector:
+    """benchmarks/noop_collector.py instead of the collector: gRPC's own share of the cost."""
+    log_path = workdir / "noop.log"
+    command = [sys.executable, "-m", "benchmarks.noop_collector", "--port", str(port)]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    stack.callback(stop, process)
+    return Collector(process, log_path)
+
+
+NOOP_HEARTBEAT_S = 30  # what benchmarks/noop_collector.py's Welcome says
 
 
 def kib(amount: float) -> str:
@@ -425,16 +443,25 @@ def run(
     url = args.database_url or f"sqlite:///{workdir / 'collector.db'}"
     port = free_port()
     address = f"127.0.0.1:{port}"
-    collector = start_collector(stack, port, url, workdir, args.collector_config)
+    if args.noop:
+        collector = start_noop(stack, port, workdir)
+    else:
+        collector = start_collector(stack, port, url, workdir, args.collector_config)
     wait_listening(port, collector.alive, STARTUP_TIMEOUT_S)
-    print(f"collector pid {collector.process.pid} on {address}")
+    print(
+        f"{'no-op server' if args.noop else 'collector'} pid {collector.process.pid} on {address}"
+    )
     rss_base, idle_cpu = baseline(collector, address, config)
     print(
         f"baseline (idle, after one warm-up agent): RSS {mib(rss_base)}, "
         f"CPU {100 * idle_cpu:.1f}% of a core"
     )
     agents = config.agents
-    heartbeat_s = load_settings(CollectorSettings, args.collector_config).heartbeat_interval_seconds
+    heartbeat_s = (
+        NOOP_HEARTBEAT_S
+        if args.noop
+        else load_settings(CollectorSettings, args.collector_config).heartbeat_interval_seconds
+    )
     fleet = stack.enter_context(running(address, config))
     connect_s = fleet.wait_connected(args.connect_timeout, collector.alive)
     print(
@@ -473,6 +500,11 @@ def run(
         f"target: steady CPU <= {100 * CPU_TARGET:.0f}% of one core: "
         f"{100 * measured.cpu:.1f}%: {verdict(met)}"
     )
+    if args.noop:
+        fleet.stop()
+        for line in lines:
+            print(line.replace("target:", "no-op server, for comparison:"))
+        return True
     if not args.no_restart:
         collector, restarted = restart(fleet, collector, stack, port, url, workdir, args)
         met = restarted.all_back_s is not None and restarted.all_back_s <= RECONNECT_TARGET_S
@@ -530,6 +562,12 @@ def main() -> None:
         help="how the collector is stopped before the restart (default kill: a crash)",
     )
     parser.add_argument("--no-restart", action="store_true", help="skip the restart")
+    parser.add_argument(
+        "--noop",
+        action="store_true",
+        help="hold the fleet with benchmarks/noop_collector.py instead (gRPC alone, nothing "
+        "stored); memory and CPU only",
+    )
     parser.add_argument(
         "--reconnect-timeout",
         type=float,
