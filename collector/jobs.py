@@ -1,6 +1,5 @@
 """The collector's periodic jobs, run by APScheduler: the desk sweep, diagnostics' expiry,
-maintenance tasks (collector/tasks.py), recurring preventive tickets (collector/recurring.py) and a
-minute's heap trim (remdiag/heap.py).
+maintenance tasks (collector/tasks.py) and recurring preventive tickets (collector/recurring.py).
 
 Each sweep pauses or resumes SLA clocks for maintenance windows, escalates tickets past a
 deadline, and opens or resolves offline tickets. With several collectors on one PostgreSQL, each
@@ -26,14 +25,10 @@ from collector.offline import OfflineOutcome, sweep_offline
 from collector.retention import RetentionSettings, retention_sweep
 from collector.store.runner import Store
 from collector.triage import DeskSettings
-from remdiag import heap
 
 log = logging.getLogger(__name__)
 DIAGNOSTIC_EXPIRY_S = 2.0
 """Queued diagnostics are marked expired within this of their expiry."""
-HEAP_TRIM_S = 60.0
-"""How often free heap pages go back to the OS: a burst (10,000 agents reconnecting, a
-retention sweep) would otherwise keep its high-water mark as RSS for good."""
 
 
 @dataclass(frozen=True)
@@ -128,14 +123,6 @@ async def run_jobs(
         max_instances=1,
         coalesce=True,
         next_run_time=datetime.now(UTC),
-    )
-    scheduler.add_job(
-        asyncio.to_thread,
-        IntervalTrigger(seconds=HEAP_TRIM_S),
-        args=[heap.trim],
-        id="heap-trim",
-        max_instances=1,
-        coalesce=True,
     )
     scheduler.start()
     try:
