@@ -4,8 +4,10 @@ turn, beyond the waiting line a Connect is refused at once; a stream without hel
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -92,20 +94,50 @@ def test_refusals_are_reported_at_most_once_per_period() -> None:
 # --- on a real collector --------------------------------------------------------------------
 
 
-@pytest.fixture
-async def one_at_a_time(tmp_path: Path) -> AsyncIterator[Collector]:
-    """One handshake at a time, nobody waits, and a hello is due within 1 s."""
+@contextlib.asynccontextmanager
+async def collector_with(tmp_path: Path, limits: LimitSettings) -> AsyncIterator[Collector]:
     running = await serve(
         CollectorSettings(
             listen="127.0.0.1:0",
             database_url=f"sqlite:///{tmp_path / 'collector.db'}",
-            limits=LimitSettings(
-                max_concurrent_handshakes=1, max_waiting_handshakes=0, hello_timeout_seconds=1.0
-            ),
+            limits=limits,
         )
     )
-    yield running
-    await running.stop()
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+async def one_at_a_time(tmp_path: Path) -> AsyncIterator[Collector]:
+    """One handshake at a time, nobody waits, and a hello is due within 1 s."""
+    limits = LimitSettings(
+        max_concurrent_handshakes=1, max_waiting_handshakes=0, hello_timeout_seconds=1.0
+    )
+    async with collector_with(tmp_path, limits) as running:
+        yield running
+
+
+@dataclass
+class TwoAgents:
+    stub: agent_pb2_grpc.AgentServiceStub
+    first: agent_pb2.EnrollResponse
+    second: agent_pb2.EnrollResponse
+    slow: grpc.aio.StreamStreamCall
+    """The first agent's stream, opened without a hello yet: it holds the only turn."""
+
+    def connect_second(self) -> grpc.aio.StreamStreamCall:
+        return self.stub.Connect(metadata=credentials(self.second.agent_id, self.second.credential))
+
+
+async def first_holds_the_turn(channel: grpc.aio.Channel, gate: HandshakeGate) -> TwoAgents:
+    first, second = await enroll(channel, 1), await enroll(channel, 2)
+    stub = agent_pb2_grpc.AgentServiceStub(channel)
+    slow = stub.Connect(metadata=credentials(first.agent_id, first.credential))
+    await slow.wait_for_connection()
+    await eventually(lambda: asyncio.sleep(0, gate.saturated()), "the first handshake's turn")
+    return TwoAgents(stub, first, second, slow)
 
 
 async def welcomed(call: grpc.aio.StreamStreamCall) -> agent_pb2.Welcome:
@@ -120,32 +152,26 @@ async def test_beyond_the_waiting_line_a_connect_is_refused_unavailable_and_writ
     gate = one_at_a_time.handshakes
     assert gate is not None
     async with grpc.aio.insecure_channel(f"127.0.0.1:{one_at_a_time.port}") as channel:
-        first, second = await enroll(channel, 1), await enroll(channel, 2)
-        stub = agent_pb2_grpc.AgentServiceStub(channel)
-        # The first agent opens its stream and is slow to say hello: it holds the only turn.
-        slow = stub.Connect(metadata=credentials(first.agent_id, first.credential))
-        await slow.wait_for_connection()
-        await eventually(lambda: asyncio.sleep(0, gate.full()), "the first handshake's turn")
-
-        refused = stub.Connect(metadata=credentials(second.agent_id, second.credential))
-        await refused.write(hello(second.agent_id, 2))
+        agents = await first_holds_the_turn(channel, gate)
+        refused = agents.connect_second()
+        await refused.write(hello(agents.second.agent_id, 2))
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await refused.read()
         assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
         assert "busy" in (raised.value.details() or "")
         # Nothing waits, nothing has finished yet: the agent is told to come back in 10 s.
         assert asked_pause(raised.value) == 10.0
-        assert not (await agent_row(one_at_a_time, second.agent_id)).connected
+        assert not (await agent_row(one_at_a_time, agents.second.agent_id)).connected
         assert gate.refused == 1
 
         # Its hello comes, its Welcome goes: the turn is free and the second agent gets in.
-        await slow.write(hello(first.agent_id, 1))
-        assert (await welcomed(slow)).agent_id == first.agent_id
-        again = stub.Connect(metadata=credentials(second.agent_id, second.credential))
-        await again.write(hello(second.agent_id, 2))
-        assert (await welcomed(again)).agent_id == second.agent_id
-        assert (await agent_row(one_at_a_time, second.agent_id)).connected
-        slow.cancel()
+        await agents.slow.write(hello(agents.first.agent_id, 1))
+        assert (await welcomed(agents.slow)).agent_id == agents.first.agent_id
+        again = agents.connect_second()
+        await again.write(hello(agents.second.agent_id, 2))
+        assert (await welcomed(again)).agent_id == agents.second.agent_id
+        assert (await agent_row(one_at_a_time, agents.second.agent_id)).connected
+        agents.slow.cancel()
         again.cancel()
 
 
@@ -169,32 +195,20 @@ async def test_a_stream_without_hello_is_ended_and_frees_its_turn(
 
 
 async def test_a_connect_waits_for_its_turn_rather_than_being_refused(tmp_path: Path) -> None:
-    running = await serve(
-        CollectorSettings(
-            listen="127.0.0.1:0",
-            database_url=f"sqlite:///{tmp_path / 'collector.db'}",
-            limits=LimitSettings(max_concurrent_handshakes=1, max_waiting_handshakes=5),
-        )
-    )
-    gate = running.handshakes
-    assert gate is not None
-    try:
+    limits = LimitSettings(max_concurrent_handshakes=1, max_waiting_handshakes=5)
+    async with collector_with(tmp_path, limits) as running:
+        gate = running.handshakes
+        assert gate is not None
         async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-            first, second = await enroll(channel, 1), await enroll(channel, 2)
-            stub = agent_pb2_grpc.AgentServiceStub(channel)
-            slow = stub.Connect(metadata=credentials(first.agent_id, first.credential))
-            await slow.wait_for_connection()
-            await eventually(lambda: asyncio.sleep(0, gate.saturated()), "the first one's turn")
-            waiting = stub.Connect(metadata=credentials(second.agent_id, second.credential))
-            await waiting.write(hello(second.agent_id, 2))
+            agents = await first_holds_the_turn(channel, gate)
+            waiting = agents.connect_second()
+            await waiting.write(hello(agents.second.agent_id, 2))
             await eventually(lambda: asyncio.sleep(0, gate.waiting == 1), "the second to wait")
-            assert not (await agent_row(running, second.agent_id)).connected
+            assert not (await agent_row(running, agents.second.agent_id)).connected
 
-            await slow.write(hello(first.agent_id, 1))
-            assert (await welcomed(slow)).agent_id == first.agent_id
-            assert (await welcomed(waiting)).agent_id == second.agent_id
+            await agents.slow.write(hello(agents.first.agent_id, 1))
+            assert (await welcomed(agents.slow)).agent_id == agents.first.agent_id
+            assert (await welcomed(waiting)).agent_id == agents.second.agent_id
             assert gate.refused == 0
-            slow.cancel()
+            agents.slow.cancel()
             waiting.cancel()
-    finally:
-        await running.stop()
