@@ -43,7 +43,16 @@ class NoopAgentService(agent_pb2_grpc.AgentServiceServicer):
 
 
 async def serve(port: int) -> None:
-    server = grpc.aio.server()
+    server = grpc.aio.server(
+        options=[
+            # The collector's keepalive settings (collector/server.py): without them agents'
+            # pings every 30 s get a GOAWAY (too_many_pings) and hour-long runs reconnect.
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            ("grpc.keepalive_time_ms", 60_000),
+            ("grpc.keepalive_timeout_ms", 20_000),
+        ]
+    )
     agent_pb2_grpc.add_AgentServiceServicer_to_server(NoopAgentService(), server)
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
