@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -29,14 +29,13 @@ off (agent/transport.py honours it, within its own bounds)."""
 class Turn:
     """One admitted handshake; `done()` lets the next one in (it is also let in at exit)."""
 
-    _gate: HandshakeGate
+    _release: Callable[[], None]
     _released: bool = False
 
     def done(self) -> None:
         if not self._released:
             self._released = True
-            self._gate._finished.append(time.monotonic())
-            self._gate._slots.release()
+            self._release()
 
 
 class HandshakeGate:
@@ -91,8 +90,12 @@ class HandshakeGate:
             await self._slots.acquire()
         finally:
             self._waiting -= 1
-        turn = Turn(self)
+        turn = Turn(self._finish)
         try:
             yield turn
         finally:
             turn.done()
+
+    def _finish(self) -> None:
+        self._finished.append(time.monotonic())
+        self._slots.release()

@@ -21,6 +21,8 @@ from collector.triage import DeskSettings, offline_after
 from remdiag.vocabulary import Category, Severity, TicketState
 
 OFFLINE_CHECK = "offline"
+LOAD_CHUNK = 500
+"""Silent machines loaded per query (a weekend can silence thousands at once)."""
 
 
 @dataclass(frozen=True)
@@ -66,11 +68,15 @@ def sweep_offline(
     if not silent:
         return OfflineOutcome((), tuple(resolved))
     covered = windows.agents_in_maintenance(session, now)
-    opened = []
-    for agent_id in silent:
-        agent = session.get(Agent, agent_id)
-        if agent is not None and agent_id not in covered:
-            opened.append(_open(session, agent, now, desk, reopen_window).id)
+    opening = [agent_id for agent_id in silent if agent_id not in covered]
+    agents_opening = [
+        agent
+        for start in range(0, len(opening), LOAD_CHUNK)
+        for agent in session.scalars(
+            select(Agent).where(Agent.id.in_(opening[start : start + LOAD_CHUNK]))
+        ).all()
+    ]
+    opened = [_open(session, agent, now, desk, reopen_window).id for agent in agents_opening]
     return OfflineOutcome(tuple(opened), tuple(resolved))
 
 

@@ -108,3 +108,15 @@ def test_a_server_goes_offline_sooner(store: Store, agent_id: str) -> None:
     assert len(opened) == 1
     (ticket,) = offline_tickets(store)
     assert ticket.priority == Priority.P2  # warning urgency x server (high impact)
+
+
+def test_many_machines_silent_at_once_each_get_their_ticket_across_load_chunks(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("collector.offline.LOAD_CHUNK", 2)
+    agents = {store.call(lambda s, n=n: enrolled(s, n)).agent_id for n in range(1, 6)}
+    for agent in agents:
+        store.call(lambda s, a=agent: fleet.heartbeat(s, a, NOW))
+    opened, _ = sweep(store, 61)
+    assert len(opened) == 5
+    assert {t.agent_id for t in offline_tickets(store)} == agents
