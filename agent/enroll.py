@@ -14,6 +14,7 @@ import grpc
 from agent import __version__
 from agent.config import TlsSettings
 from agent.identity import Identity, load_pinned_ca, pin_ca, save_identity
+from agent.pushback import asked_pause
 from remdiag.addresses import is_loopback_address
 from remdiag.v1 import agent_pb2, agent_pb2_grpc
 
@@ -24,9 +25,13 @@ MAX_CA_FILE_BYTES = 1024 * 1024
 class EnrollmentError(Exception):
     """Enrollment failed; the message is worded for the person at the terminal or in the log."""
 
-    def __init__(self, message: str, code: grpc.StatusCode | None = None) -> None:
+    def __init__(
+        self, message: str, code: grpc.StatusCode | None = None, asked_pause: float | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
+        self.asked_pause = asked_pause
+        """A busy collector's refusal: seconds to wait before trying again (agent/pushback.py)."""
 
 
 class CaFileError(ValueError):
@@ -152,7 +157,7 @@ async def enroll(
                 request, timeout=rpc_timeout_s
             )
         except grpc.aio.AioRpcError as exc:
-            raise EnrollmentError(_describe(exc, address), exc.code()) from None
+            raise EnrollmentError(_describe(exc, address), exc.code(), asked_pause(exc)) from None
     if not reply.agent_id or not reply.credential:
         raise EnrollmentError(f"the collector at {address} answered without an identity")
     identity = Identity(reply.agent_id, reply.credential, collector, server_name=server_name)

@@ -24,6 +24,7 @@ from agent.facts.machine import MachineFacts
 from agent.identity import Identity, forget_identity, load_identity
 from agent.inventory import InventoryTracker
 from agent.outbox import Outbox
+from agent.pushback import asked_pause
 from remdiag.v1 import agent_pb2, agent_pb2_grpc, common_pb2
 from remdiag.vocabulary import DiagnosticState
 
@@ -44,8 +45,6 @@ DiagnosticHandler = Callable[[Request, Callable[[str], Awaitable[None]]], Awaita
 STABLE_STREAM_S = 30.0
 # Trailing metadata naming the sequence the collector refused as invalid.
 REJECTED_SEQUENCE_HEADER = "x-remdiag-rejected-sequence"
-# Trailing metadata of a busy collector's refusal: when to come back, in milliseconds.
-RETRY_AFTER_HEADER = "x-remdiag-retry-after-ms"
 
 
 @dataclass(frozen=True)
@@ -65,15 +64,6 @@ class TransportSettings:
 def backoff_delay(attempt: int, initial: float, maximum: float, rng: random.Random) -> float:
     """Full jitter: uniform in [0, min(maximum, initial * 2**attempt)]."""
     return rng.uniform(0.0, min(maximum, initial * 2 ** min(attempt, 30)))
-
-
-def asked_pause(exc: grpc.aio.AioRpcError) -> float | None:
-    """The pause in seconds a busy collector asked for when it refused the stream (UNAVAILABLE
-    with x-remdiag-retry-after-ms), or None."""
-    if exc.code() != grpc.StatusCode.UNAVAILABLE:
-        return None
-    value = dict(exc.trailing_metadata() or ()).get(RETRY_AFTER_HEADER)
-    return int(value) / 1000 if isinstance(value, str) and value.isdigit() else None
 
 
 def reconnect_delay(
@@ -112,7 +102,7 @@ class Transport:
         self._rng = rng or random.Random()
         self._connected_at = 0.0
         self._asked_pause: float | None = None
-        """The pause the collector asked for when it last refused the stream (busy)."""
+        """The pause the collector asked for when it last refused the stream or enrollment."""
         self._wake = asyncio.Event()
         self._acked = asyncio.Event()
         self.connected = asyncio.Event()
@@ -133,6 +123,8 @@ class Transport:
                     await self._stream(agent_pb2_grpc.AgentServiceStub(channel), identity)
             except (EnrollmentError, CaFileError) as exc:
                 log.warning("cannot enroll: %s", exc)
+                if isinstance(exc, EnrollmentError):
+                    self._asked_pause = exc.asked_pause
             except grpc.aio.AioRpcError as exc:
                 self._on_rpc_error(exc)
             except (TimeoutError, ConnectionError) as exc:

@@ -44,7 +44,8 @@ import grpc
 from google.protobuf import struct_pb2
 
 from agent.checks.registry import CHECKS
-from agent.transport import STABLE_STREAM_S, TransportSettings, asked_pause, reconnect_delay
+from agent.pushback import asked_pause
+from agent.transport import STABLE_STREAM_S, TransportSettings, reconnect_delay
 from benchmarks.simulated import (
     AGENT_CHANNEL_OPTIONS,
     AGENT_VERSION,

@@ -1,4 +1,4 @@
-"""How many agents may be between "Connect opened" and "Welcome sent" at once.
+"""How many agents may be between "Connect opened" and "Welcome sent" (or in an Enroll) at once.
 
 After a collector restart the whole fleet reconnects within seconds. Served all at once, every
 handshake waits behind every other one at the store, the first Welcome comes only when nearly
@@ -6,6 +6,8 @@ all are done, and agents that give up waiting (30 s) retry and add to the pile: 
 wasted and the fleet never gets back. So a few handshakes run at a time, in arrival order, and
 the rest wait their turn at no cost; when even the waiting line is full, a Connect is refused
 at once (UNAVAILABLE, before any database work) and the agent backs off and comes back later.
+Enrollments take turns the same way: a fleet enrolling at once (a rollout, a database restored
+from an older backup) would pile up at the store just as a restart does.
 """
 
 from __future__ import annotations

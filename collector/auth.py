@@ -1,8 +1,9 @@
 """Guards every call: agents on Connect (credential, client certificate, revocation), and
 ConsoleService (local callers, console tokens and roles, the audit log).
 
-On Connect the interceptor first waits for a turn among the handshakes in progress, or refuses
-at once with UNAVAILABLE when too many wait (collector/admission.py). Then it checks, in order:
+On Connect and Enroll the interceptor first waits for a turn among the handshakes in progress,
+or refuses at once with UNAVAILABLE when too many wait (collector/admission.py). Then, on
+Connect, it checks in order:
 with TLS, a client certificate verified against the collector's CA (missing: UNAUTHENTICATED);
 the agent id and bearer credential in the metadata (UNAUTHENTICATED); that the agent is not
 revoked (UNAUTHENTICATED); with TLS, that the certificate's CN is that agent id (another
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 
 AGENT_ID_HEADER = "x-remdiag-agent-id"
 CONNECT_METHOD = "/remdiag.v1.AgentService/Connect"
+ENROLL_METHOD = "/remdiag.v1.AgentService/Enroll"
 CONSOLE_PREFIX = "/remdiag.v1.ConsoleService/"
 MAX_AGENT_ID_CHARS = 64
 MAX_CREDENTIAL_CHARS = 256
@@ -165,6 +167,8 @@ class AgentAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             return None
         if details.method == CONNECT_METHOD and handler.stream_stream is not None:
             return handler._replace(stream_stream=self._guard_connect(handler.stream_stream))
+        if details.method == ENROLL_METHOD and handler.unary_unary is not None:
+            return handler._replace(unary_unary=self._gate_enroll(handler.unary_unary))
         if details.method.startswith(CONSOLE_PREFIX):
             return self.console.wrap(handler, details.method.removeprefix(CONSOLE_PREFIX))
         return handler
@@ -201,26 +205,41 @@ class AgentAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             if self.live.end_replaced(current):
                 log.info("ended streams whose identity a later enrollment replaced")
 
+    async def _refuse_when_busy(self, context: Any) -> None:
+        """Refuse the call (UNAVAILABLE, saying when to come back) if no handshake can even wait
+        for a turn. Before any database work: refusing must cost next to nothing."""
+        if not self.handshakes.full():
+            return
+        now = time.monotonic()
+        unreported = self.handshakes.refuse(now)
+        if unreported:
+            log.warning(
+                "refused %d connects and enrollments: %d handshakes wait already ([limits] "
+                "max_waiting_handshakes); the agents retry after a pause",
+                unreported,
+                self.handshakes.waiting,
+            )
+        retry_after_ms = round(self.handshakes.retry_after_s(now) * 1000)
+        await context.abort(
+            grpc.StatusCode.UNAVAILABLE,
+            f"the collector is busy with other agents' handshakes: retry in "
+            f"{retry_after_ms / 1000:.0f} s",
+            trailing_metadata=((RETRY_AFTER_HEADER, str(retry_after_ms)),),
+        )
+
+    def _gate_enroll(self, behaviour: Callable[..., Awaitable[Any]]) -> Any:
+        """A fleet enrolling at once (a rollout, a restored database) takes turns too."""
+
+        async def enroll(request: Any, context: Any) -> Any:
+            await self._refuse_when_busy(context)
+            async with self.handshakes.turn():
+                return await behaviour(request, context)
+
+        return enroll
+
     def _guard_connect(self, behaviour: Callable[..., AsyncIterator[Any]]) -> Any:
         async def connect(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
-            if self.handshakes.full():
-                # Before any database work: refusing must cost next to nothing.
-                now = time.monotonic()
-                unreported = self.handshakes.refuse(now)
-                if unreported:
-                    log.warning(
-                        "refused %d connects: %d handshakes wait already ([limits] "
-                        "max_waiting_handshakes); the agents retry after a pause",
-                        unreported,
-                        self.handshakes.waiting,
-                    )
-                retry_after_ms = round(self.handshakes.retry_after_s(now) * 1000)
-                await context.abort(
-                    grpc.StatusCode.UNAVAILABLE,
-                    f"the collector is busy with other agents' handshakes: retry in "
-                    f"{retry_after_ms / 1000:.0f} s",
-                    trailing_metadata=((RETRY_AFTER_HEADER, str(retry_after_ms)),),
-                )
+            await self._refuse_when_busy(context)
             async with self.handshakes.turn() as turn:
                 try:
                     agent_id = await self._authenticate(context)

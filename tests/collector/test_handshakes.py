@@ -6,20 +6,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 import pytest
+from sqlalchemy import func, select
 
-from agent.transport import asked_pause
+from agent.config import TlsSettings
+from agent.enroll import EnrollmentError
+from agent.enroll import enroll as agent_enroll
+from agent.identity import Identity
+from agent.pushback import asked_pause
 from collector.admission import PACE_WINDOW_S, REPORT_EVERY_S, HandshakeGate
 from collector.config import CollectorSettings
 from collector.limits import LimitSettings
 from collector.server import Collector, serve
+from collector.store.models import Agent
 from remdiag.v1 import agent_pb2, agent_pb2_grpc
-from tests.collector.factories import hello
+from tests.collector.factories import hello, identity
 from tests.collector.test_gateway import agent_row, credentials, enroll
 from tests.support import eventually
 
@@ -159,8 +165,9 @@ async def test_beyond_the_waiting_line_a_connect_is_refused_unavailable_and_writ
             await refused.read()
         assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
         assert "busy" in (raised.value.details() or "")
-        # Nothing waits, nothing has finished yet: the agent is told to come back in 10 s.
-        assert asked_pause(raised.value) == 10.0
+        # The two enrollments took turns and finished just now, and nobody waits: the agent is
+        # told to come back after the least pause.
+        assert asked_pause(raised.value) == 1.0
         assert not (await agent_row(one_at_a_time, agents.second.agent_id)).connected
         assert gate.refused == 1
 
@@ -212,3 +219,35 @@ async def test_a_connect_waits_for_its_turn_rather_than_being_refused(tmp_path: 
             assert gate.refused == 0
             agents.slow.cancel()
             waiting.cancel()
+
+
+async def test_enrolling_takes_a_turn_too_and_a_refusal_tells_the_agent_when_to_return(
+    one_at_a_time: Collector, tmp_path: Path
+) -> None:
+    gate = one_at_a_time.handshakes
+    assert gate is not None
+    address = f"127.0.0.1:{one_at_a_time.port}"
+    async with grpc.aio.insecure_channel(address) as channel:
+        agents = await first_holds_the_turn(channel, gate)
+
+        def third_machine() -> Awaitable[Identity]:
+            return agent_enroll(
+                collector=address,
+                state_dir=tmp_path / "third",
+                token="",
+                machine=identity(3),
+                ca_pem=None,
+                tls=TlsSettings(),
+            )
+
+        with pytest.raises(EnrollmentError) as refused:
+            await third_machine()
+        assert refused.value.code == grpc.StatusCode.UNAVAILABLE
+        assert refused.value.asked_pause == 1.0  # as for a Connect (above)
+        machines = await one_at_a_time.store.run(lambda s: s.scalar(select(func.count(Agent.id))))
+        assert machines == 2
+
+        await agents.slow.write(hello(agents.first.agent_id, 1))
+        await welcomed(agents.slow)
+        assert (await third_machine()).agent_id
+        agents.slow.cancel()
