@@ -76,6 +76,25 @@ def reconnect_delay(
     return min(maximum, asked * rng.uniform(1.0, 1.5))
 
 
+@dataclass
+class Backoff:
+    """When to try the collector again: full-jitter exponential backoff that starts afresh
+    after a stream that lasted STABLE_STREAM_S, or the pause a busy collector asked for."""
+
+    initial: float
+    maximum: float
+    rng: random.Random
+    attempt: int = 0
+
+    def next_delay(self, lasted_s: float | None, asked: float | None) -> float:
+        """`lasted_s`: how long the stream that just ended had been up (None: it never was)."""
+        if lasted_s is not None and lasted_s >= STABLE_STREAM_S:
+            self.attempt = 0  # it worked for a while: start backing off afresh
+        delay = reconnect_delay(self.attempt, self.initial, self.maximum, self.rng, asked)
+        self.attempt += 1
+        return delay
+
+
 class Transport:
     def __init__(
         self,
@@ -114,7 +133,11 @@ class Transport:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        attempt = 0
+        backoff = Backoff(
+            self._settings.reconnect_initial_seconds,
+            self._settings.reconnect_max_seconds,
+            self._rng,
+        )
         while True:
             self._asked_pause = None
             try:
@@ -133,18 +156,9 @@ class Transport:
                 # Whatever went wrong with this connection, the agent must live on and retry.
                 log.exception("connection to %s failed", self._settings.collector)
             finally:
-                lasted = loop.time() - self._connected_at
-                if self.connected.is_set() and lasted >= STABLE_STREAM_S:
-                    attempt = 0  # it worked for a while: start backing off afresh
+                lasted = loop.time() - self._connected_at if self.connected.is_set() else None
                 self.connected.clear()
-            delay = reconnect_delay(
-                attempt,
-                self._settings.reconnect_initial_seconds,
-                self._settings.reconnect_max_seconds,
-                self._rng,
-                self._asked_pause,
-            )
-            attempt += 1
+            delay = backoff.next_delay(lasted, self._asked_pause)
             log.info("reconnecting in %.1f s", delay)
             await asyncio.sleep(delay)
 

@@ -61,6 +61,7 @@ from pathlib import Path
 import psutil
 from sqlalchemy import create_engine, text
 
+from benchmarks import noop_collector
 from benchmarks.fleet import (
     Fleet,
     FleetAgent,
@@ -159,9 +160,6 @@ def start_noop(stack: contextlib.ExitStack, port: int, workdir: Path) -> Collect
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     stack.callback(stop, process)
     return Collector(process, log_path)
-
-
-NOOP_HEARTBEAT_S = 30  # what benchmarks/noop_collector.py's Welcome says
 
 
 def kib(amount: float) -> str:
@@ -458,7 +456,7 @@ def run(
     )
     agents = config.agents
     heartbeat_s = (
-        NOOP_HEARTBEAT_S
+        noop_collector.HEARTBEAT_INTERVAL_S
         if args.noop
         else load_settings(CollectorSettings, args.collector_config).heartbeat_interval_seconds
     )

@@ -45,7 +45,7 @@ from google.protobuf import struct_pb2
 
 from agent.checks.registry import CHECKS
 from agent.pushback import asked_pause
-from agent.transport import STABLE_STREAM_S, TransportSettings, reconnect_delay
+from agent.transport import Backoff, TransportSettings
 from benchmarks.simulated import (
     AGENT_CHANNEL_OPTIONS,
     AGENT_VERSION,
@@ -274,7 +274,9 @@ class FleetAgent:
     async def live(self, connected: Callable[[], None]) -> None:
         """Connect, send and reconnect until cancelled."""
         first = True
-        attempt = 0
+        backoff = Backoff(
+            BACKOFF.reconnect_initial_seconds, BACKOFF.reconnect_max_seconds, self.rng
+        )
         while True:
             self.welcomed_at = None
             asked: float | None = None
@@ -286,23 +288,13 @@ class FleetAgent:
                 asked = asked_pause(exc)
             except (BenchmarkError, TimeoutError, asyncio.InvalidStateError):
                 pass
-            if self.welcomed_at is not None:
+            lasted = None if self.welcomed_at is None else time.monotonic() - self.welcomed_at
+            if lasted is not None:
                 first = False
-                if time.monotonic() - self.welcomed_at >= STABLE_STREAM_S:
-                    attempt = 0
             add(self.counters.reconnects)
             await self.channel.close()
             self._open_channel()
-            await asyncio.sleep(
-                reconnect_delay(
-                    attempt,
-                    BACKOFF.reconnect_initial_seconds,
-                    BACKOFF.reconnect_max_seconds,
-                    self.rng,
-                    asked,
-                )
-            )
-            attempt += 1
+            await asyncio.sleep(backoff.next_delay(lasted, asked))
 
     async def _session(self, connected: Callable[[], None]) -> None:
         call = self.connect(

@@ -19,6 +19,9 @@ import grpc
 
 from remdiag.v1 import agent_pb2, agent_pb2_grpc
 
+HEARTBEAT_INTERVAL_S = 30
+"""What its Welcome tells agents, as the collector's default."""
+
 
 class NoopAgentService(agent_pb2_grpc.AgentServiceServicer):
     async def Enroll(
@@ -35,7 +38,8 @@ class NoopAgentService(agent_pb2_grpc.AgentServiceServicer):
             if message.WhichOneof("payload") == "hello":
                 yield agent_pb2.CollectorMessage(
                     welcome=agent_pb2.Welcome(
-                        agent_id=message.hello.agent_id, heartbeat_interval_seconds=30
+                        agent_id=message.hello.agent_id,
+                        heartbeat_interval_seconds=HEARTBEAT_INTERVAL_S,
                     )
                 )
             elif message.sequence:

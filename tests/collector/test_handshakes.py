@@ -136,6 +136,11 @@ class TwoAgents:
     def connect_second(self) -> grpc.aio.StreamStreamCall:
         return self.stub.Connect(metadata=credentials(self.second.agent_id, self.second.credential))
 
+    async def first_says_hello(self) -> agent_pb2.Welcome:
+        """The slow agent's hello at last: its Welcome, which frees the turn."""
+        await self.slow.write(hello(self.first.agent_id, 1))
+        return await welcomed(self.slow)
+
 
 async def first_holds_the_turn(channel: grpc.aio.Channel, gate: HandshakeGate) -> TwoAgents:
     first, second = await enroll(channel, 1), await enroll(channel, 2)
@@ -172,8 +177,7 @@ async def test_beyond_the_waiting_line_a_connect_is_refused_unavailable_and_writ
         assert gate.refused == 1
 
         # Its hello comes, its Welcome goes: the turn is free and the second agent gets in.
-        await agents.slow.write(hello(agents.first.agent_id, 1))
-        assert (await welcomed(agents.slow)).agent_id == agents.first.agent_id
+        assert (await agents.first_says_hello()).agent_id == agents.first.agent_id
         again = agents.connect_second()
         await again.write(hello(agents.second.agent_id, 2))
         assert (await welcomed(again)).agent_id == agents.second.agent_id
@@ -213,8 +217,7 @@ async def test_a_connect_waits_for_its_turn_rather_than_being_refused(tmp_path: 
             await eventually(lambda: asyncio.sleep(0, gate.waiting == 1), "the second to wait")
             assert not (await agent_row(running, agents.second.agent_id)).connected
 
-            await agents.slow.write(hello(agents.first.agent_id, 1))
-            assert (await welcomed(agents.slow)).agent_id == agents.first.agent_id
+            assert (await agents.first_says_hello()).agent_id == agents.first.agent_id
             assert (await welcomed(waiting)).agent_id == agents.second.agent_id
             assert gate.refused == 0
             agents.slow.cancel()
@@ -247,7 +250,6 @@ async def test_enrolling_takes_a_turn_too_and_a_refusal_tells_the_agent_when_to_
         machines = await one_at_a_time.store.run(lambda s: s.scalar(select(func.count(Agent.id))))
         assert machines == 2
 
-        await agents.slow.write(hello(agents.first.agent_id, 1))
-        await welcomed(agents.slow)
+        await agents.first_says_hello()
         assert (await third_machine()).agent_id
         agents.slow.cancel()
