@@ -6,6 +6,12 @@ group is being written the next one gathers: at low load a group is one batch (n
 under load groups grow up to `max_results` and the store's fixed costs per transaction (begin,
 commit, the agents' and states' statements) are shared by all of them.
 
+A small group waits a little for company too (`batch_linger_s`): a quiet fleet's batches come a
+few a second, and written one by one each paid the whole transaction (the statements' fixed
+costs and the commit were most of the store thread's time at 10,000 agents). Under load the
+writer is busy while the next group gathers, so the oldest batch has waited already and
+nothing is added.
+
 Heartbeats are different: nobody waits on them (the stream reads on; only a lagging agent's
 policy comes back), and a large quiet fleet sends hundreds a second. Alone they wait up to
 `beat_linger_s` for company, and go with the next batches' group or as one group of their own:
@@ -38,6 +44,9 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_RESULTS = 5000
 """Results per group: enough to share the transaction's costs, small enough that the first
 batch of a group does not wait long for its commit."""
+DEFAULT_BATCH_LINGER_S = 0.1
+"""How long a group smaller than `max_results` waits for more batches: added to an ack's latency
+only when the collector is quiet, next to an agent's batch every few minutes."""
 DEFAULT_BEAT_LINGER_S = 2.0
 """How long heartbeats alone wait for a group: `last_seen_at` is that much late at most, next to
 a heartbeat interval of 30 s and an offline threshold of minutes."""
@@ -69,6 +78,7 @@ class Intake:
         config_checks: Mapping[str, CheckPolicySettings],
         max_results: int = DEFAULT_MAX_RESULTS,
         beat_linger_s: float = DEFAULT_BEAT_LINGER_S,
+        batch_linger_s: float = DEFAULT_BATCH_LINGER_S,
     ) -> None:
         self._store = store
         self._rules = rules
@@ -76,7 +86,11 @@ class Intake:
         self._config_checks = config_checks
         self._max_results = max_results
         self._beat_linger_s = beat_linger_s
+        self._batch_linger_s = batch_linger_s
         self._batches: list[tuple[Batch, asyncio.Future[IngestOutcome]]] = []
+        self._batches_since = 0.0
+        """When the oldest batch waiting was queued (the loop's clock)."""
+        self._queued_results = 0
         self._beats: list[tuple[Beat, asyncio.Future[common_pb2.Policy | None]]] = []
         self._beats_since = 0.0
         """When the oldest heartbeat waiting was queued (the loop's clock)."""
@@ -84,11 +98,18 @@ class Intake:
         """Something is queued."""
         self._batch_ready = asyncio.Event()
         """A batch is queued: heartbeats waiting for company go with it."""
+        self._group_full = asyncio.Event()
+        """The batches queued fill a group: it goes without lingering."""
         self._closed = False
 
     async def ingest(self, batch: Batch) -> IngestOutcome:
         """Store the batch and run the rules over it; returns once the group has committed."""
+        if not self._batches:
+            self._batches_since = asyncio.get_running_loop().time()
         future: asyncio.Future[IngestOutcome] = self._queue(self._batches, batch)
+        self._queued_results += len(batch.results)
+        if self._queued_results >= self._max_results:
+            self._group_full.set()
         self._batch_ready.set()
         return await future
 
@@ -121,6 +142,7 @@ class Intake:
                 if not future.done():
                     future.set_exception(IntakeClosedError("the collector is stopping"))
             self._batches.clear()
+            self._queued_results = 0
             self._beats.clear()
 
     async def _writer(self) -> None:
@@ -134,10 +156,13 @@ class Intake:
                 lingered = loop.time() - self._beats_since
                 if lingered < self._beat_linger_s:
                     self._batch_ready.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(
-                            self._batch_ready.wait(), self._beat_linger_s - lingered
-                        )
+                    await _wait(self._batch_ready, self._beat_linger_s - lingered)
+                    continue
+            elif self._queued_results < self._max_results:
+                lingered = loop.time() - self._batches_since
+                if lingered < self._batch_linger_s:
+                    self._group_full.clear()
+                    await _wait(self._group_full, self._batch_linger_s - lingered)
                     continue
             batches, beats = self._take()
             try:
@@ -177,6 +202,9 @@ class Intake:
             count += 1
             size += len(batch.results)
         batches, self._batches = self._batches[:count], self._batches[count:]
+        self._queued_results -= size
+        # The batches left behind were queued while the group gathered: their wait starts now.
+        self._batches_since = asyncio.get_running_loop().time()
         beats, self._beats = self._beats, []
         return batches, beats
 
@@ -223,3 +251,10 @@ class Intake:
         else:
             if not future.done():
                 future.set_result(written[part][0])
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    """Until `event` is set or `seconds` have passed."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()

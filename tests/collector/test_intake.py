@@ -11,7 +11,7 @@ from sqlalchemy import event, func, select, update
 
 from collector.engine import TicketRules
 from collector.ingest import Batch, IngestOutcome, UnknownAgentError
-from collector.intake import Beat, Intake, IntakeClosedError
+from collector.intake import DEFAULT_MAX_RESULTS, Beat, Intake, IntakeClosedError
 from collector.store.models import Agent, CheckResult, Ticket
 from collector.store.runner import Store
 from collector.triage import DeskSettings
@@ -172,3 +172,28 @@ async def test_heartbeats_waiting_for_company_go_with_the_next_batch(store: Stor
         assert commits.count == 1
     seen = store.call(lambda s: s.scalar(select(Agent.last_seen_at).where(Agent.id == second)))
     assert seen == later
+
+
+async def test_a_small_group_waits_for_company_before_it_is_written(store: Store) -> None:
+    """A quiet fleet's batches come one at a time: lingering shares one transaction."""
+    first, second = machines(store, 2)
+    commits = Commits(store)
+    async for intake in running(Intake(store, RULES, DeskSettings(), {}, batch_linger_s=3600)):
+        early = asyncio.ensure_future(intake.ingest(batch(first, 1, CheckStatus.OK)))
+        await asyncio.sleep(0.05)
+        assert not early.done() and commits.count == 0
+        # A linger far beyond the test: only filling the group (max_results) sends it.
+        late = intake.ingest(batch(second, 1, *[CheckStatus.OK] * (DEFAULT_MAX_RESULTS - 1)))
+        outcomes = await asyncio.gather(early, late)
+    assert commits.count == 1
+    assert all(o.stored for o in outcomes)
+    assert stored_results(store) == DEFAULT_MAX_RESULTS
+
+
+async def test_a_lone_batch_is_written_once_its_linger_is_over(store: Store) -> None:
+    (agent_id,) = machines(store, 1)
+    async for intake in running(Intake(store, RULES, DeskSettings(), {}, batch_linger_s=0.2)):
+        outcome = await intake.ingest(batch(agent_id, 1, CheckStatus.OK))
+        again = await intake.ingest(batch(agent_id, 2, CheckStatus.OK))
+    assert outcome.stored and again.stored and again.acked_through == 2
+    assert stored_results(store) == 2
