@@ -6,10 +6,12 @@ group is being written the next one gathers: at low load a group is one batch (n
 under load groups grow up to `max_results` and the store's fixed costs per transaction (begin,
 commit, the agents' and states' statements) are shared by all of them.
 
-A small group waits a little for company too (`batch_linger_s`): a quiet fleet's batches come a
-few a second, and written one by one each paid the whole transaction (the statements' fixed
-costs and the commit were most of the store thread's time at 10,000 agents). Under load the
-writer is busy while the next group gathers, so the oldest batch has waited already and
+A small group waits a little for company too (`batch_linger_s`) when many machines are sending
+(`linger_min_senders` a second): a large quiet fleet's batches come dozens a second, and
+written one by one each paid the whole transaction (the statements' fixed costs and the commit
+were most of the store thread's time at 10,000 agents). A few machines' batches are not worth
+waiting for: company would rarely come, and the wait would only delay their acks. Under load
+the writer is busy while the next group gathers, so the oldest batch has waited already and
 nothing is added.
 
 Heartbeats are different: nobody waits on them (the stream reads on; only a lagging agent's
@@ -46,7 +48,10 @@ DEFAULT_MAX_RESULTS = 5000
 batch of a group does not wait long for its commit."""
 DEFAULT_BATCH_LINGER_S = 0.1
 """How long a group smaller than `max_results` waits for more batches: added to an ack's latency
-only when the collector is quiet, next to an agent's batch every few minutes."""
+only when the writer is idle, next to an agent's batch every few minutes."""
+DEFAULT_LINGER_MIN_SENDERS = 16
+"""Machines that sent batches within the last second for a small group to linger: at 16 a
+second, 0.1 s of lingering gathers one or two more batches."""
 DEFAULT_BEAT_LINGER_S = 2.0
 """How long heartbeats alone wait for a group: `last_seen_at` is that much late at most, next to
 a heartbeat interval of 30 s and an offline threshold of minutes."""
@@ -79,6 +84,7 @@ class Intake:
         max_results: int = DEFAULT_MAX_RESULTS,
         beat_linger_s: float = DEFAULT_BEAT_LINGER_S,
         batch_linger_s: float = DEFAULT_BATCH_LINGER_S,
+        linger_min_senders: int = DEFAULT_LINGER_MIN_SENDERS,
     ) -> None:
         self._store = store
         self._rules = rules
@@ -87,6 +93,8 @@ class Intake:
         self._max_results = max_results
         self._beat_linger_s = beat_linger_s
         self._batch_linger_s = batch_linger_s
+        self._linger_min_senders = linger_min_senders
+        self._senders = SendersPerSecond()
         self._batches: list[tuple[Batch, asyncio.Future[IngestOutcome]]] = []
         self._batches_since = 0.0
         """When the oldest batch waiting was queued (the loop's clock)."""
@@ -104,8 +112,10 @@ class Intake:
 
     async def ingest(self, batch: Batch) -> IngestOutcome:
         """Store the batch and run the rules over it; returns once the group has committed."""
+        now = asyncio.get_running_loop().time()
         if not self._batches:
-            self._batches_since = asyncio.get_running_loop().time()
+            self._batches_since = now
+        self._senders.saw(batch.agent_id, now)
         future: asyncio.Future[IngestOutcome] = self._queue(self._batches, batch)
         self._queued_results += len(batch.results)
         if self._queued_results >= self._max_results:
@@ -158,7 +168,10 @@ class Intake:
                     self._batch_ready.clear()
                     await _wait(self._batch_ready, self._beat_linger_s - lingered)
                     continue
-            elif self._queued_results < self._max_results:
+            elif (
+                self._queued_results < self._max_results
+                and self._senders.count(loop.time()) >= self._linger_min_senders
+            ):
                 lingered = loop.time() - self._batches_since
                 if lingered < self._batch_linger_s:
                     self._group_full.clear()
@@ -251,6 +264,30 @@ class Intake:
         else:
             if not future.done():
                 future.set_result(written[part][0])
+
+
+class SendersPerSecond:
+    """How many distinct machines sent batches within the last whole second (or this one)."""
+
+    def __init__(self) -> None:
+        self._second = 0
+        self._now: set[str] = set()
+        self._last = 0
+
+    def saw(self, agent_id: str, now: float) -> None:
+        self._roll(now)
+        self._now.add(agent_id)
+
+    def count(self, now: float) -> int:
+        self._roll(now)
+        return max(self._last, len(self._now))
+
+    def _roll(self, now: float) -> None:
+        second = int(now)
+        if second != self._second:
+            self._last = len(self._now) if second == self._second + 1 else 0
+            self._now = set()
+            self._second = second
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:

@@ -11,7 +11,13 @@ from sqlalchemy import event, func, select, update
 
 from collector.engine import TicketRules
 from collector.ingest import Batch, IngestOutcome, UnknownAgentError
-from collector.intake import DEFAULT_MAX_RESULTS, Beat, Intake, IntakeClosedError
+from collector.intake import (
+    DEFAULT_MAX_RESULTS,
+    Beat,
+    Intake,
+    IntakeClosedError,
+    SendersPerSecond,
+)
 from collector.store.models import Agent, CheckResult, Ticket
 from collector.store.runner import Store
 from collector.triage import DeskSettings
@@ -178,7 +184,8 @@ async def test_a_small_group_waits_for_company_before_it_is_written(store: Store
     """A quiet fleet's batches come one at a time: lingering shares one transaction."""
     first, second = machines(store, 2)
     commits = Commits(store)
-    async for intake in running(Intake(store, RULES, DeskSettings(), {}, batch_linger_s=3600)):
+    lingering = Intake(store, RULES, DeskSettings(), {}, batch_linger_s=3600, linger_min_senders=1)
+    async for intake in running(lingering):
         early = asyncio.ensure_future(intake.ingest(batch(first, 1, CheckStatus.OK)))
         await asyncio.sleep(0.05)
         assert not early.done() and commits.count == 0
@@ -192,8 +199,28 @@ async def test_a_small_group_waits_for_company_before_it_is_written(store: Store
 
 async def test_a_lone_batch_is_written_once_its_linger_is_over(store: Store) -> None:
     (agent_id,) = machines(store, 1)
-    async for intake in running(Intake(store, RULES, DeskSettings(), {}, batch_linger_s=0.2)):
+    lingering = Intake(store, RULES, DeskSettings(), {}, batch_linger_s=0.2, linger_min_senders=1)
+    async for intake in running(lingering):
         outcome = await intake.ingest(batch(agent_id, 1, CheckStatus.OK))
         again = await intake.ingest(batch(agent_id, 2, CheckStatus.OK))
     assert outcome.stored and again.stored and again.acked_through == 2
     assert stored_results(store) == 2
+
+
+async def test_a_few_machines_batches_do_not_linger(store: Store) -> None:
+    """Below `linger_min_senders` machines a second company is unlikely: no waiting."""
+    (agent_id,) = machines(store, 1)
+    async for intake in running(Intake(store, RULES, DeskSettings(), {}, batch_linger_s=3600)):
+        outcome = await asyncio.wait_for(intake.ingest(batch(agent_id, 1, CheckStatus.OK)), 30)
+    assert outcome.stored
+
+
+def test_senders_are_counted_per_second_and_forgotten_after_a_silence() -> None:
+    senders = SendersPerSecond()
+    for n in range(20):
+        senders.saw(f"agent-{n % 5}", 100.0 + n / 40)  # 5 machines within one second
+    assert senders.count(100.9) == 5
+    senders.saw("agent-9", 101.2)
+    assert senders.count(101.3) == 5  # the whole second before still counts
+    assert senders.count(102.5) == 1  # then only the second before: agent-9
+    assert senders.count(104.0) == 0
