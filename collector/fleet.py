@@ -16,7 +16,7 @@ from sqlalchemy import BindParameter, Table, bindparam, case, func, select, upda
 from sqlalchemy.orm import Session
 
 from collector import tokens
-from collector.store.models import CLOSED_STATES, Agent, CheckState, Ticket
+from collector.store.models import CLOSED_STATES, Agent, AgentInventory, CheckState, Ticket
 from collector.tls import IssuedCertificate
 
 MAX_BIGINT = 2**63 - 1
@@ -303,16 +303,20 @@ def store_inventory(
     if sequence <= agent.last_sequence:
         return agent.last_sequence  # a resend
     agent.last_sequence = sequence
-    agent.inventory_at = now
-    if digest is not None and digest == agent.inventory_digest:
+    stored = session.get(AgentInventory, agent_id)
+    if stored is None:
+        stored = AgentInventory(agent_id=agent_id, facts={})
+        session.add(stored)
+    stored.received_at = now
+    if digest is not None and digest == stored.digest:
         return sequence
     update = read()
-    merged = {} if update.full else dict(agent.inventory or {})
+    merged = {} if update.full else dict(stored.facts)
     merged.update(update.sections)
     for section in update.removed:
         merged.pop(section, None)
-    agent.inventory = merged  # a new object, so the JSON column sees the change
-    agent.inventory_digest = digest if update.full else None
+    stored.facts = merged  # a new object, so the JSON column sees the change
+    stored.digest = digest if update.full else None
     return sequence
 
 

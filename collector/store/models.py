@@ -85,13 +85,6 @@ class Agent(Base):
     """The stream currently holding the agent, if any."""
     last_sequence: Mapped[int] = mapped_column(BigInteger, default=0)
     """Highest upstream sequence stored; everything at or below it is acked."""
-    inventory: Mapped[dict[str, Any] | None] = mapped_column(JSON, deferred=True)
-    """Deferred: hundreds of packages, read only when merging a diff (not by every query
-    that loads an agent: the handshake, the offline sweep)."""
-    inventory_at: Mapped[datetime | None] = mapped_column()
-    inventory_digest: Mapped[str | None] = mapped_column(String(64))
-    """SHA-256 of the full inventory stored (its facts, serialized deterministically); None
-    after a diff. The same full inventory again is acknowledged without decoding it."""
     spool_dropped: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     """Results the agent's spool dropped when full, the highest count it has reported."""
     certificate_sha256: Mapped[str | None] = mapped_column(String(64))
@@ -106,6 +99,26 @@ class Agent(Base):
     tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     """Admin-given labels (`vip`, `server`, `finance`): they set a ticket's impact and scope
     maintenance windows."""
+
+
+class AgentInventory(Base):
+    """A machine's latest inventory, in a table of its own: hundreds of packages that only
+    inventory messages touch. Inline in `agents`, every heartbeat's and every batch's UPDATE of
+    the agent's row had to read them back (SQLite rewrites whole rows) and every scan of
+    `agents` walked them."""
+
+    __tablename__ = "agent_inventories"
+
+    agent_id: Mapped[str] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON, deferred=True)
+    """Deferred: read only when merging a diff."""
+    received_at: Mapped[datetime] = mapped_column()
+    """When the agent last sent it, or confirmed it unchanged."""
+    digest: Mapped[str | None] = mapped_column(String(64))
+    """SHA-256 of the full inventory stored (its facts, serialized deterministically); None
+    after a diff. The same full inventory again is acknowledged without decoding it."""
 
 
 class EnrollmentToken(Base):

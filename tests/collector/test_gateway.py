@@ -9,7 +9,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import update
-from sqlalchemy.orm import Session, undefer
+from sqlalchemy.orm import Session
 
 from collector.server import Collector
 from collector.store.models import Agent
@@ -58,9 +58,7 @@ async def outcome(
 
 
 async def agent_row(collector: Collector, agent_id: str) -> Agent:
-    found = await collector.store.run(
-        lambda s: s.get(Agent, agent_id, options=[undefer(Agent.inventory)])
-    )
+    found = await collector.store.run(lambda s: s.get(Agent, agent_id))
     assert found is not None
     return found
 

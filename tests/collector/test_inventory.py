@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from collector import convert, fleet
 from collector.fleet import InventoryUpdate
-from collector.store.models import Agent
+from collector.store.models import AgentInventory
 from collector.store.runner import Store
 from remdiag.v1 import agent_pb2
 from tests.collector.factories import NOW
@@ -26,7 +26,7 @@ def test_full_replaces_diff_merges_and_resends_change_nothing(store_url: str) ->
             )
 
         def inventory() -> dict[str, object] | None:
-            return store.call(lambda s: s.get(Agent, agent_id).inventory)  # type: ignore[union-attr]
+            return store.call(lambda s: s.get(AgentInventory, agent_id).facts)  # type: ignore[union-attr]
 
         full = {"cpu": {"model": "x"}, "software": {"packages": 10}, "old": {"a": 1}}
         assert apply(1, InventoryUpdate(full, full=True)) == 1
@@ -64,9 +64,9 @@ def test_the_same_full_inventory_again_is_acked_without_decoding(store_url: str)
 
         def stored() -> tuple[dict[str, object] | None, str | None, datetime | None]:
             def read(s: Session) -> tuple[dict[str, object] | None, str | None, datetime | None]:
-                agent = s.get(Agent, agent_id)
-                assert agent is not None
-                return agent.inventory, agent.inventory_digest, agent.inventory_at
+                row = s.get(AgentInventory, agent_id)
+                assert row is not None
+                return row.facts, row.digest, row.received_at
 
             return store.call(read)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,12 +11,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import JSON, column, insert, inspect, select, table, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from collector.store.db import MIGRATIONS
-from collector.store.models import Base, Ticket
+from collector.store.db import MIGRATIONS, downgrade, make_engine, migrate
+from collector.store.models import AgentInventory, Base, Ticket, UtcDateTime
 from collector.store.runner import Store
 from remdiag.vocabulary import Category, Severity, TicketState
 from tests.collector.factories import DISK, NOW, enrolled
@@ -123,3 +124,64 @@ def _add(session: Session, row: Ticket) -> int:
     session.add(row)
     session.flush()
     return row.id
+
+
+MACHINE_TEXT = ("hostname", "os", "os_version", "architecture", "agent_version")
+
+
+def test_the_inventory_moves_to_its_own_table_and_back(store_url: str) -> None:
+    """Migration 0012 carries each machine's inventory out of `agents`; downgrade brings it back."""
+    engine = make_engine(store_url)
+    try:
+        migrate(engine, "0011")
+        # The agents table as 0011 left it, typed as the models typed it then.
+        agents_0011 = table(
+            "agents",
+            *(column(name) for name in (*MACHINE_TEXT, "id", "machine_id", "credential_hash")),
+            column("connected"),
+            column("last_sequence"),
+            column("enrolled_at", UtcDateTime()),
+            column("inventory", JSON()),
+            column("inventory_at", UtcDateTime()),
+            column("inventory_digest"),
+        )
+        with engine.begin() as connection:
+            connection.execute(
+                insert(agents_0011),
+                [
+                    dict.fromkeys(MACHINE_TEXT, f"pc-{n}")
+                    | {"id": f"a-{n}", "machine_id": f"m-{n}", "credential_hash": "h"}
+                    | {"connected": False, "last_sequence": 0}
+                    | {"enrolled_at": NOW, "inventory_at": NOW}
+                    | inventory
+                    for n, inventory in (
+                        (1, {"inventory": {"cpu": {"cores": 4}}, "inventory_digest": "d1"}),
+                        (2, {"inventory": None, "inventory_digest": None}),
+                    )
+                ],
+            )
+        migrate(engine)
+        with Session(engine) as session:
+            moved = session.scalars(select(AgentInventory)).all()
+            assert [(i.agent_id, i.facts, i.digest) for i in moved] == [
+                ("a-1", {"cpu": {"cores": 4}}, "d1")
+            ]
+            assert moved[0].received_at == NOW
+        assert "inventory" not in {c["name"] for c in inspect(engine).get_columns("agents")}
+
+        downgrade(engine, "0011")
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT id, inventory, inventory_digest FROM agents ORDER BY id")
+            ).all()
+        assert [(r[0], _json(r[1]), r[2]) for r in rows] == [
+            ("a-1", {"cpu": {"cores": 4}}, "d1"),
+            ("a-2", None, None),
+        ]
+    finally:
+        engine.dispose()
+
+
+def _json(value: object) -> object:
+    """A JSON column read with plain SQL: text on SQLite, decoded by psycopg."""
+    return json.loads(value) if isinstance(value, str) else value

@@ -15,8 +15,7 @@ from agent.app import Agent
 from agent.config import AgentSettings
 from collector.config import CollectorSettings, TicketSettings
 from collector.server import Collector, serve
-from collector.store.models import Agent as AgentRow
-from collector.store.models import CheckResult, Ticket, TicketEvent
+from collector.store.models import AgentInventory, CheckResult, Ticket, TicketEvent
 from remdiag.vocabulary import CheckStatus, TicketState
 from tests.support import LOOPBACK_CHECKS, eventually
 
@@ -97,7 +96,7 @@ async def test_failing_check_opens_one_ticket_and_passing_resolves_it(
         assert len(opened) == 1
         assert disk_results(CheckStatus.CRITICAL) >= FAILS_BEFORE_TICKET
         # The inventory came with the connection.
-        inventory = store.call(lambda s: s.get(AgentRow, opened[0].agent_id).inventory)  # type: ignore[union-attr]
+        inventory = store.call(lambda s: s.get(AgentInventory, opened[0].agent_id).facts)  # type: ignore[union-attr]
         assert inventory is not None
         assert {"machine", "cpu", "memory", "disks", "interfaces"} <= set(inventory)
         assert inventory["machine"]["hostname"] == agent.machine.hostname
