@@ -51,6 +51,8 @@ class HandshakeGate:
         self._reported_at = -REPORT_EVERY_S
         self._finished: deque[float] = deque()
         """When recent turns ended (monotonic), for the pace."""
+        self._booked_until = 0.0
+        """The time (monotonic) up to which refused agents have been told to come back."""
 
     @property
     def waiting(self) -> int:
@@ -75,14 +77,19 @@ class HandshakeGate:
         return unreported
 
     def retry_after_s(self, now: float) -> float:
-        """When a refused agent should come back: the time the line ahead of it takes at the
-        recent pace (at least 1 s; 10 s before any pace is known)."""
+        """When a refused agent should come back: a time of its own, after the line ahead of it
+        at the recent pace and after every agent refused before it (at least 1 s; 10 s before
+        any pace is known). Told the same time, the refused would all come back together, be
+        refused together again, and each refusal costs the collector a call."""
         while self._finished and self._finished[0] < now - PACE_WINDOW_S:
             self._finished.popleft()
         if not self._finished:
             return 10.0
         pace = len(self._finished) / PACE_WINDOW_S
-        return max(1.0, self._waiting / pace)
+        come_back = max(now + max(1.0, self._waiting / pace), self._booked_until)
+        # The next refused agent comes back one turn later; nothing is kept per agent.
+        self._booked_until = come_back + 1 / pace
+        return come_back - now
 
     @asynccontextmanager
     async def turn(self) -> AsyncIterator[Turn]:

@@ -77,7 +77,11 @@ async def test_a_refused_agent_is_told_when_the_line_ahead_will_have_cleared() -
             pass
     waiters = [asyncio.create_task(_wait_turn(gate)) for _ in range(41)]
     await eventually(lambda: asyncio.sleep(0, gate.waiting == 40), "40 in the line")
-    assert gate.retry_after_s(time.monotonic()) == pytest.approx(40 / (20 / PACE_WINDOW_S))
+    now = time.monotonic()
+    assert gate.retry_after_s(now) == pytest.approx(40 / (20 / PACE_WINDOW_S))
+    # Each agent refused after it is given the next turn, not the same moment.
+    later = [gate.retry_after_s(now) for _ in range(3)]
+    assert later == pytest.approx([10.25, 10.5, 10.75])
     for waiter in waiters:
         waiter.cancel()
     await asyncio.gather(*waiters, return_exceptions=True)
