@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,7 +24,7 @@ from collector.engine import (
     decide,
 )
 from collector.store.models import Agent, CheckState, MaintenanceWindow, Ticket
-from collector.store.results import insert_results
+from collector.store.results import STATE_COLUMNS, insert_results, update_states
 from collector.timeline import SYSTEM_ACTOR, record
 from collector.triage import DeskSettings
 from collector.windows import in_maintenance
@@ -95,19 +96,6 @@ class _State:
     last_ticket_id: int | None = None
     stored: bool = True
     """False for a check this machine never reported before: inserted, not updated."""
-
-
-_STATE_COLUMNS = (
-    "status",
-    "summary",
-    "observed_at",
-    "consecutive_failures",
-    "consecutive_passes",
-    "open_ticket_id",
-    "last_failure_id",
-    "changes",
-    "last_ticket_id",
-)
 
 
 def ingest_batch(
@@ -348,35 +336,33 @@ def _load_states(session: Session, agent_ids: set[str]) -> dict[tuple[str, str],
     if not agent_ids:
         return {}
     table = cast(Table, CheckState.__table__)
-    query = select(table.c.agent_id, table.c.check_id, *(table.c[c] for c in _STATE_COLUMNS))
+    query = select(table.c.agent_id, table.c.check_id, *(table.c[c] for c in STATE_COLUMNS))
     rows = session.execute(query.where(table.c.agent_id.in_(sorted(agent_ids))))
     return {(row[0], row[1]): _State(*row) for row in rows}
+
+
+_state_values = operator.attrgetter(*STATE_COLUMNS)
 
 
 def _write_states(
     session: Session, states: Iterable[_State], touched: set[tuple[str, str]]
 ) -> None:
     """The states the group changed: new ones in one INSERT, the others in one UPDATE."""
-    table = cast(Table, CheckState.__table__)
     new: list[dict[str, Any]] = []
-    changed: list[dict[str, Any]] = []
+    changed: list[tuple[Any, ...]] = []
     for state in states:
         if (state.agent_id, state.check_id) not in touched:
             continue
-        values = {c: getattr(state, c) for c in _STATE_COLUMNS}
+        values = _state_values(state)
         if state.stored:
-            changed.append({"b_agent_id": state.agent_id, "b_check_id": state.check_id, **values})
+            changed.append((*values, state.agent_id, state.check_id))
         else:
-            new.append({"agent_id": state.agent_id, "check_id": state.check_id, **values})
+            columns = dict(zip(STATE_COLUMNS, values, strict=True))
+            new.append({"agent_id": state.agent_id, "check_id": state.check_id, **columns})
             state.stored = True
     if new:
-        session.execute(insert(table), new)
-    if changed:
-        statement = update(table).where(
-            table.c.agent_id == bindparam("b_agent_id"),
-            table.c.check_id == bindparam("b_check_id"),
-        )
-        session.execute(statement, changed)
+        session.execute(insert(cast(Table, CheckState.__table__)), new)
+    update_states(session, changed)
 
 
 def _apply(

@@ -1,9 +1,11 @@
-"""Writes check results in bulk: the hot path of ingest, a few statements per group of batches.
+"""Writes check results and the check states they move in bulk: the hot path of ingest, a few
+statements per group of batches.
 
-Rows arrive as tuples in `COLUMNS` order with `values` and `thresholds` already JSON-encoded.
-On SQLite the rows go straight to the driver's executemany and the ids are read back from
-`last_insert_rowid()`: SQLAlchemy's per-row parameter processing was a third of ingest's time.
-PostgreSQL takes the portable path (INSERT ... RETURNING through SQLAlchemy).
+Result rows arrive as tuples in `COLUMNS` order with `values` and `thresholds` already
+JSON-encoded. On SQLite the rows go straight to the driver's executemany and the ids are read
+back from `last_insert_rowid()`: SQLAlchemy's per-row parameter processing was a third of
+ingest's time. The states' UPDATE goes to the driver the same way. PostgreSQL takes the
+portable path (INSERT ... RETURNING, UPDATE through SQLAlchemy).
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import JSON, Column, Connection, Dialect, MetaData, Table, insert
+import orjson
+from sqlalchemy import JSON, Column, Connection, Dialect, MetaData, Table, bindparam, insert, update
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
-from collector.store.models import CheckResult
+from collector.store.models import CheckResult, CheckState
 
 COLUMNS = (
     "agent_id",
@@ -32,6 +35,18 @@ COLUMNS = (
     "received_at",
 )
 Row = tuple[Any, ...]
+STATE_COLUMNS = (
+    "status",
+    "summary",
+    "observed_at",
+    "consecutive_failures",
+    "consecutive_passes",
+    "open_ticket_id",
+    "last_failure_id",
+    "changes",
+    "last_ticket_id",
+)
+"""A check state's columns the rules change; a state row is these, then agent_id, check_id."""
 
 
 class _EncodedJSON(TypeDecorator[str]):
@@ -69,6 +84,51 @@ _SQLITE_INSERT = (
 _OBSERVED, _RECEIVED = COLUMNS.index("observed_at"), COLUMNS.index("received_at")
 
 
+_STATES = cast(Table, CheckState.__table__)
+_SQLITE_UPDATE_STATES = (
+    f"UPDATE {_STATES.name} SET {', '.join(f'{c} = ?' for c in STATE_COLUMNS)} "
+    "WHERE agent_id = ? AND check_id = ?"
+)
+_STATE_OBSERVED, _STATE_CHANGES = STATE_COLUMNS.index("observed_at"), STATE_COLUMNS.index("changes")
+
+
+def update_states(session: Session, rows: Sequence[Row]) -> None:
+    """Write `rows` (STATE_COLUMNS, then agent_id and check_id) over the stored states."""
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        as_text = _datetime_as_text(connection.dialect)
+        connection.exec_driver_sql(
+            _SQLITE_UPDATE_STATES,
+            [
+                (
+                    *row[:_STATE_OBSERVED],
+                    as_text(row[_STATE_OBSERVED]),
+                    *row[_STATE_OBSERVED + 1 : _STATE_CHANGES],
+                    orjson.dumps(row[_STATE_CHANGES]).decode(),
+                    *row[_STATE_CHANGES + 1 :],
+                )
+                for row in rows
+            ],
+        )
+        return
+    statement = update(_STATES).where(
+        _STATES.c.agent_id == bindparam("b_agent_id"),
+        _STATES.c.check_id == bindparam("b_check_id"),
+    )
+    keys = (*STATE_COLUMNS, "b_agent_id", "b_check_id")
+    connection.execute(statement, [dict(zip(keys, row, strict=True)) for row in rows])
+
+
+def _datetime_as_text(dialect: Dialect) -> Callable[[Any], str]:
+    """The dialect's own DATETIME format, so what SQLAlchemy reads back is unchanged."""
+    return cast(
+        Callable[[Any], str],
+        _TABLE.c.observed_at.type.dialect_impl(dialect).bind_processor(dialect),
+    )
+
+
 def insert_results(session: Session, rows: Sequence[Row]) -> list[int]:
     """Insert `rows` in the session's transaction; their ids, in the same order."""
     if not rows:
@@ -82,12 +142,7 @@ def insert_results(session: Session, rows: Sequence[Row]) -> list[int]:
 
 
 def _insert_sqlite(connection: Connection, rows: Sequence[Row]) -> list[int]:
-    # The dialect's own DATETIME format, so what SQLAlchemy reads back is unchanged.
-    dialect = connection.dialect
-    as_text = cast(
-        Callable[[Any], str],
-        _TABLE.c.observed_at.type.dialect_impl(dialect).bind_processor(dialect),
-    )
+    as_text = _datetime_as_text(connection.dialect)
     received: dict[Any, str] = {}  # one received_at per batch: formatted once
     prepared = []
     for row in rows:

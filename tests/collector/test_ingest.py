@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -202,6 +203,9 @@ def test_check_state_reflects_the_consecutive_counters(
     assert (state.consecutive_failures, state.consecutive_passes) == (failures, passes)
     assert state.status == statuses[-1]
     assert state.observed_at == at(len(statuses))
+    # Each flip between passing and failing is kept for flap detection.
+    flips = sum(a.is_failure != b.is_failure for a, b in itertools.pairwise(statuses))
+    assert len(state.changes) == flips and all(isinstance(t, float) for t in state.changes)
     latest_failure = agent.store.call(
         lambda s: s.get(CheckResult, state.last_failure_id) if state.last_failure_id else None
     )
