@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, Table, bindparam, case, func, select, update
+from sqlalchemy import BindParameter, CursorResult, Table, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
 from collector import tokens
@@ -296,6 +296,8 @@ def store_inventory(
     inventory (convert.inventory_digest). When it equals the one stored, the agent sent what
     the store holds (it does so on every connect), so nothing is decoded or rewritten.
     """
+    if digest is not None and _confirmed(session, agent_id, sequence, digest, now):
+        return sequence
     agent = session.get(Agent, agent_id, with_for_update=True)
     if agent is None:
         raise LookupError(agent_id)
@@ -318,6 +320,26 @@ def store_inventory(
     stored.facts = merged  # a new object, so the JSON column sees the change
     stored.digest = digest if update.full else None
     return sequence
+
+
+def _confirmed(session: Session, agent_id: str, sequence: int, digest: str, now: datetime) -> bool:
+    """The common case in two plain UPDATEs (a whole fleet reconnects after a restart): the
+    stored inventory is this one and the sequence is new. False: nothing was decided."""
+    inventories = cast(Table, AgentInventory.__table__)
+    same = session.execute(
+        update(inventories)
+        .where(inventories.c.agent_id == agent_id, inventories.c.digest == digest)
+        .values(received_at=now)
+    )
+    if not cast(CursorResult[Any], same).rowcount:
+        return False
+    agents = cast(Table, Agent.__table__)
+    newer = session.execute(
+        update(agents)
+        .where(agents.c.id == agent_id, agents.c.last_sequence < sequence)
+        .values(last_sequence=sequence, last_seen_at=now)
+    )
+    return bool(cast(CursorResult[Any], newer).rowcount)
 
 
 def list_agents(session: Session) -> list[AgentView]:

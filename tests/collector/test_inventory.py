@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
+import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from collector import convert, fleet
 from collector.fleet import InventoryUpdate
-from collector.store.models import AgentInventory
+from collector.store.models import Agent, AgentInventory
 from collector.store.runner import Store
 from remdiag.v1 import agent_pb2
 from tests.collector.factories import NOW
@@ -75,6 +78,17 @@ def test_the_same_full_inventory_again_is_acked_without_decoding(store_url: str)
         assert apply(1, InventoryUpdate(full, full=True), "d1", NOW) == 1
         assert apply(2, InventoryUpdate({"cpu": {"model": "ignored"}}, full=True), "d1", later) == 2
         assert decoded == [1]
+        # A resend of the same inventory is acked through the latest sequence, not its own.
+        assert apply(1, InventoryUpdate(full, full=True), "d1", later) == 2
+        last = store.call(
+            lambda s: s.scalar(select(Agent.last_sequence).where(Agent.id == agent_id))
+        )
+        assert last == 2 and decoded == [1]
+        with pytest.raises(LookupError):
+            apply_to = partial(fleet.store_inventory, agent_id="no-such-agent", digest="d1")
+            store.call(
+                lambda s: apply_to(s, sequence=9, read=lambda: InventoryUpdate(full, True), now=NOW)
+            )
         inventory, digest, at = stored()
         assert (inventory, digest) == (full, "d1")
         assert at is not None and at.replace(tzinfo=UTC) == later  # confirmed now
