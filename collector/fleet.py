@@ -202,16 +202,32 @@ def connected(
     `spool_dropped` is the count of results the agent's spool has dropped (Hello.dropped);
     `policy_version` the policy version it runs (Hello.policy_version, 0: none).
     """
-    agent = session.get(Agent, agent_id)
-    if agent is None:
+    # One plain UPDATE, not an ORM load and flush: a whole fleet says hello after a restart.
+    agents = cast(Table, Agent.__table__)
+    connection_id = uuid.uuid4().hex
+    dropped = _bounded(spool_dropped)
+    row = session.execute(
+        update(agents)
+        .where(agents.c.id == agent_id)
+        .values(
+            hostname=machine.hostname,
+            os=machine.os,
+            os_version=machine.os_version,
+            architecture=machine.architecture,
+            agent_version=machine.agent_version,
+            running_policy_version=_bounded(policy_version),
+            spool_dropped=case(
+                (agents.c.spool_dropped < dropped, dropped), else_=agents.c.spool_dropped
+            ),
+            connected=True,
+            connection_id=connection_id,
+            last_seen_at=now,
+        )
+        .returning(agents.c.last_sequence)
+    ).first()
+    if row is None:
         raise LookupError(agent_id)
-    _describe(agent, machine)
-    agent.running_policy_version = _bounded(policy_version)
-    agent.spool_dropped = max(agent.spool_dropped or 0, _bounded(spool_dropped))
-    agent.connected = True
-    agent.connection_id = uuid.uuid4().hex
-    agent.last_seen_at = now
-    return Connection(agent.connection_id, agent.last_sequence)
+    return Connection(connection_id, row.last_sequence)
 
 
 def disconnected(session: Session, agent_id: str, connection_id: str, now: datetime) -> None:

@@ -16,6 +16,7 @@ from collector import fleet
 from collector.config import CollectorSettings
 from collector.gateway import REJECTED_SEQUENCE_HEADER
 from collector.server import Collector, serve
+from collector.store.models import AgentInventory
 from remdiag.v1 import agent_pb2, agent_pb2_grpc, common_pb2
 from tests.collector.factories import batch, counts, heartbeat, hello, machine, pb_result
 from tests.collector.test_gateway import agent_row, enrolled_metadata
@@ -90,7 +91,7 @@ async def test_an_inventory_with_a_nul_is_refused(
         async for _ in call:
             pass
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert (await agent_row(collector, agent_id)).inventory is None
+    assert await collector.store.run(lambda s: s.get(AgentInventory, agent_id)) is None
 
 
 async def test_a_stale_stream_ending_leaves_the_new_one_connected(
