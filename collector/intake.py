@@ -7,12 +7,12 @@ under load groups grow up to `max_results` and the store's fixed costs per trans
 commit, the agents' and states' statements) are shared by all of them.
 
 A small group waits a little for company too (`batch_linger_s`) when many machines are sending
-(`linger_min_senders` a second): a large quiet fleet's batches come dozens a second, and
-written one by one each paid the whole transaction (the statements' fixed costs and the commit
-were most of the store thread's time at 10,000 agents). A few machines' batches are not worth
-waiting for: company would rarely come, and the wait would only delay their acks. Under load
-the writer is busy while the next group gathers, so the oldest batch has waited already and
-nothing is added.
+(`linger_min_senders` a second) and the last group was small (under a tenth of `max_results`):
+a large quiet fleet's batches come dozens a second, and written one by one each paid the whole
+transaction (the statements' fixed costs and the commit were most of the store thread's time at
+10,000 agents). A few machines' batches are not worth waiting for: company would rarely come,
+and the wait would only delay their acks. A loaded collector writes large groups, so it never
+waits.
 
 Heartbeats are different: nobody waits on them (the stream reads on; only a lagging agent's
 policy comes back), and a large quiet fleet sends hundreds a second. Alone they wait up to
@@ -99,6 +99,9 @@ class Intake:
         self._batches_since = 0.0
         """When the oldest batch waiting was queued (the loop's clock)."""
         self._queued_results = 0
+        self._last_group_results = 0
+        """Results in the group written last: lingering is for a collector whose groups are
+        small; a loaded one writes large groups anyway and would only lose time."""
         self._beats: list[tuple[Beat, asyncio.Future[common_pb2.Policy | None]]] = []
         self._beats_since = 0.0
         """When the oldest heartbeat waiting was queued (the loop's clock)."""
@@ -170,6 +173,7 @@ class Intake:
                     continue
             elif (
                 self._queued_results < self._max_results
+                and self._last_group_results < self._max_results // 10
                 and self._senders.count(loop.time()) >= self._linger_min_senders
             ):
                 lingered = loop.time() - self._batches_since
@@ -216,6 +220,7 @@ class Intake:
             size += len(batch.results)
         batches, self._batches = self._batches[:count], self._batches[count:]
         self._queued_results -= size
+        self._last_group_results = size
         # The batches left behind were queued while the group gathered: their wait starts now.
         self._batches_since = asyncio.get_running_loop().time()
         beats, self._beats = self._beats, []

@@ -224,3 +224,15 @@ def test_senders_are_counted_per_second_and_forgotten_after_a_silence() -> None:
     assert senders.count(101.3) == 5  # the whole second before still counts
     assert senders.count(102.5) == 1  # then only the second before: agent-9
     assert senders.count(104.0) == 0
+
+
+async def test_after_a_large_group_a_small_one_does_not_linger(store: Store) -> None:
+    """A collector writing large groups is loaded: waiting would only lose time."""
+    first, second = machines(store, 2)
+    lingering = Intake(
+        store, RULES, DeskSettings(), {}, max_results=10, batch_linger_s=3600, linger_min_senders=1
+    )
+    async for intake in running(lingering):
+        await intake.ingest(batch(first, 1, *[CheckStatus.OK] * 10))  # full: written at once
+        outcome = await asyncio.wait_for(intake.ingest(batch(second, 1, CheckStatus.OK)), 30)
+    assert outcome.stored
