@@ -340,22 +340,28 @@ def store_inventory(
 
 def _confirmed(session: Session, agent_id: str, sequence: int, digest: str, now: datetime) -> bool:
     """The common case in two plain UPDATEs (a whole fleet reconnects after a restart): the
-    stored inventory is this one and the sequence is new. False: nothing was decided."""
-    inventories = cast(Table, AgentInventory.__table__)
-    same = session.execute(
-        update(inventories)
-        .where(inventories.c.agent_id == agent_id, inventories.c.digest == digest)
-        .values(received_at=now)
-    )
-    if not cast(CursorResult[Any], same).rowcount:
-        return False
+    stored inventory is this one and the sequence is new. False: nothing was written.
+
+    The agent's row first, as the ORM path below locks it, so two collectors writing the same
+    machine's inventory (an old stream and a new one) take the rows in one order."""
     agents = cast(Table, Agent.__table__)
+    inventories = cast(Table, AgentInventory.__table__)
+    same_inventory = (
+        select(inventories.c.agent_id)
+        .where(inventories.c.agent_id == agent_id, inventories.c.digest == digest)
+        .exists()
+    )
     newer = session.execute(
         update(agents)
-        .where(agents.c.id == agent_id, agents.c.last_sequence < sequence)
+        .where(agents.c.id == agent_id, agents.c.last_sequence < sequence, same_inventory)
         .values(last_sequence=sequence, last_seen_at=now)
     )
-    return bool(cast(CursorResult[Any], newer).rowcount)
+    if not cast(CursorResult[Any], newer).rowcount:
+        return False
+    session.execute(
+        update(inventories).where(inventories.c.agent_id == agent_id).values(received_at=now)
+    )
+    return True
 
 
 def list_agents(session: Session) -> list[AgentView]:
