@@ -185,3 +185,40 @@ def test_the_inventory_moves_to_its_own_table_and_back(store_url: str) -> None:
 def _json(value: object) -> object:
     """A JSON column read with plain SQL: text on SQLite, decoded by psycopg."""
     return json.loads(value) if isinstance(value, str) else value
+
+
+def test_upgrading_keeps_the_rows_that_refer_to_a_copied_table(store_url: str) -> None:
+    """0004 and 0005 change `tickets` on SQLite by copying it: its events must survive."""
+    engine = make_engine(store_url)
+    try:
+        migrate(engine, "0003")
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO agents (id, hostname, machine_id, os, os_version, architecture, "
+                    "agent_version, credential_hash, enrolled_at, connected, last_sequence) "
+                    "VALUES ('a-1', 'pc-1', 'm-1', '', '', '', '', 'h', :at, false, 0)"
+                ),
+                {"at": NOW},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO tickets (id, agent_id, check_id, category, severity, state, "
+                    "title, opened_at, updated_at, failure_count) "
+                    "VALUES (1, 'a-1', 'disk.free_space', 1, 2, 1, 't', :at, :at, 3)"
+                ),
+                {"at": NOW},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO ticket_events (ticket_id, at, actor, kind, message) "
+                    "VALUES (1, :at, 'system', 'opened', 'opened')"
+                ),
+                {"at": NOW},
+            )
+        migrate(engine)
+        with engine.connect() as connection:
+            events = connection.execute(text("SELECT count(*) FROM ticket_events")).scalar()
+        assert events == 1
+    finally:
+        engine.dispose()
