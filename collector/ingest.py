@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from collector.desk import mark_reopened, new_ticket, place_ticket
@@ -24,7 +24,7 @@ from collector.engine import (
     decide,
 )
 from collector.store.models import Agent, CheckState, MaintenanceWindow, Ticket
-from collector.store.results import STATE_COLUMNS, insert_results, update_states
+from collector.store.results import STATE_COLUMNS, insert_results, insert_states, update_states
 from collector.timeline import SYSTEM_ACTOR, record
 from collector.triage import DeskSettings
 from collector.windows import in_maintenance
@@ -348,20 +348,16 @@ def _write_states(
     session: Session, states: Iterable[_State], touched: set[tuple[str, str]]
 ) -> None:
     """The states the group changed: new ones in one INSERT, the others in one UPDATE."""
-    new: list[dict[str, Any]] = []
+    new: list[tuple[Any, ...]] = []
     changed: list[tuple[Any, ...]] = []
     for state in states:
         if (state.agent_id, state.check_id) not in touched:
             continue
-        values = _state_values(state)
-        if state.stored:
-            changed.append((*values, state.agent_id, state.check_id))
-        else:
-            columns = dict(zip(STATE_COLUMNS, values, strict=True))
-            new.append({"agent_id": state.agent_id, "check_id": state.check_id, **columns})
-            state.stored = True
-    if new:
-        session.execute(insert(cast(Table, CheckState.__table__)), new)
+        (changed if state.stored else new).append(
+            (*_state_values(state), state.agent_id, state.check_id)
+        )
+        state.stored = True
+    insert_states(session, new)
     update_states(session, changed)
 
 

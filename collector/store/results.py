@@ -14,7 +14,18 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import JSON, Column, Connection, Dialect, MetaData, Table, bindparam, insert, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    Connection,
+    Dialect,
+    Executable,
+    MetaData,
+    Table,
+    bindparam,
+    insert,
+    update,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
@@ -89,18 +100,41 @@ _SQLITE_UPDATE_STATES = (
     f"UPDATE {_STATES.name} SET {', '.join(f'{c} = ?' for c in STATE_COLUMNS)} "
     "WHERE agent_id = ? AND check_id = ?"
 )
+_SQLITE_INSERT_STATES = (
+    f"INSERT INTO {_STATES.name} ({', '.join(STATE_COLUMNS)}, agent_id, check_id) "
+    f"VALUES ({', '.join('?' for _ in range(len(STATE_COLUMNS) + 2))})"
+)
 _STATE_OBSERVED, _STATE_CHANGES = STATE_COLUMNS.index("observed_at"), STATE_COLUMNS.index("changes")
 
 
 def update_states(session: Session, rows: Sequence[Row]) -> None:
     """Write `rows` (STATE_COLUMNS, then agent_id and check_id) over the stored states."""
+    statement = update(_STATES).where(
+        _STATES.c.agent_id == bindparam("b_agent_id"),
+        _STATES.c.check_id == bindparam("b_check_id"),
+    )
+    _write_states(session, rows, _SQLITE_UPDATE_STATES, statement, ("b_agent_id", "b_check_id"))
+
+
+def insert_states(session: Session, rows: Sequence[Row]) -> None:
+    """Store `rows` (STATE_COLUMNS, then agent_id and check_id): checks new to their machine."""
+    _write_states(session, rows, _SQLITE_INSERT_STATES, insert(_STATES), ("agent_id", "check_id"))
+
+
+def _write_states(
+    session: Session,
+    rows: Sequence[Row],
+    sqlite: str,
+    portable: Executable,
+    key_names: tuple[str, str],
+) -> None:
     if not rows:
         return
     connection = session.connection()
     if connection.dialect.name == "sqlite":
         as_text = _datetime_as_text(connection.dialect)
         connection.exec_driver_sql(
-            _SQLITE_UPDATE_STATES,
+            sqlite,
             [
                 (
                     *row[:_STATE_OBSERVED],
@@ -113,12 +147,8 @@ def update_states(session: Session, rows: Sequence[Row]) -> None:
             ],
         )
         return
-    statement = update(_STATES).where(
-        _STATES.c.agent_id == bindparam("b_agent_id"),
-        _STATES.c.check_id == bindparam("b_check_id"),
-    )
-    keys = (*STATE_COLUMNS, "b_agent_id", "b_check_id")
-    connection.execute(statement, [dict(zip(keys, row, strict=True)) for row in rows])
+    keys = (*STATE_COLUMNS, *key_names)
+    connection.execute(portable, [dict(zip(keys, row, strict=True)) for row in rows])
 
 
 def _datetime_as_text(dialect: Dialect) -> Callable[[Any], str]:
