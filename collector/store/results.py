@@ -107,27 +107,31 @@ _SQLITE_INSERT_STATES = (
 _STATE_OBSERVED, _STATE_CHANGES = STATE_COLUMNS.index("observed_at"), STATE_COLUMNS.index("changes")
 
 
+_INSERT_STATES = insert(_STATES)
+_UPDATE_STATES = update(_STATES).where(
+    _STATES.c.agent_id == bindparam("b_agent_id"), _STATES.c.check_id == bindparam("b_check_id")
+)
+
+
 def update_states(session: Session, rows: Sequence[Row]) -> None:
     """Write `rows` (STATE_COLUMNS, then agent_id and check_id) over the stored states."""
-    statement = update(_STATES).where(
-        _STATES.c.agent_id == bindparam("b_agent_id"),
-        _STATES.c.check_id == bindparam("b_check_id"),
-    )
-    _write_states(session, rows, _SQLITE_UPDATE_STATES, statement, ("b_agent_id", "b_check_id"))
+    _write_state_rows(session, rows, _SQLITE_UPDATE_STATES, _UPDATE_STATES, "b_")
 
 
 def insert_states(session: Session, rows: Sequence[Row]) -> None:
     """Store `rows` (STATE_COLUMNS, then agent_id and check_id): checks new to their machine."""
-    _write_states(session, rows, _SQLITE_INSERT_STATES, insert(_STATES), ("agent_id", "check_id"))
+    _write_state_rows(session, rows, _SQLITE_INSERT_STATES, _INSERT_STATES, "")
 
 
-def _write_states(
+def _write_state_rows(
     session: Session,
     rows: Sequence[Row],
     sqlite: str,
     portable: Executable,
-    key_names: tuple[str, str],
+    key_prefix: str,
 ) -> None:
+    """On SQLite straight to the driver; elsewhere through SQLAlchemy, the row's last two
+    values bound as `{key_prefix}agent_id` and `{key_prefix}check_id`."""
     if not rows:
         return
     connection = session.connection()
@@ -147,7 +151,7 @@ def _write_states(
             ],
         )
         return
-    keys = (*STATE_COLUMNS, *key_names)
+    keys = (*STATE_COLUMNS, f"{key_prefix}agent_id", f"{key_prefix}check_id")
     connection.execute(portable, [dict(zip(keys, row, strict=True)) for row in rows])
 
 
