@@ -94,6 +94,8 @@ class Progress:
         self._emit = emit
         self.deadline = time.monotonic() + timeout_s
         self._stop = threading.Event()
+        self.told_to_stop = False
+        """`stopped` said so: whatever the action returns after is cut short by its deadline."""
 
     def __call__(self, line: str) -> None:
         self._emit(line[:500])
@@ -103,7 +105,9 @@ class Progress:
 
     @property
     def stopped(self) -> bool:
-        return self._stop.is_set() or time.monotonic() > self.deadline
+        if self._stop.is_set() or time.monotonic() > self.deadline:
+            self.told_to_stop = True
+        return self.told_to_stop
 
     def stop(self) -> None:
         self._stop.set()

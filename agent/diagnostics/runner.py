@@ -221,14 +221,14 @@ class DiagnosticRunner:
         pump = asyncio.create_task(self._pump(lines, progress))
         model = action.arguments.model_validate(args)
         work = loop.run_in_executor(self._pool, action.run, model, self.context, tracker)
+        timed_out = Outcome(
+            DiagnosticState.FAILED, {}, f"timed out after {action.timeout_seconds:g} s"
+        )
         try:
             output = await asyncio.wait_for(work, action.timeout_seconds)
         except TimeoutError:
             tracker.stop()  # a cooperative action stops; its thread is left to end
-            outcome = Outcome(
-                DiagnosticState.FAILED, {}, f"timed out after {action.timeout_seconds:g} s"
-            )
-            return outcome, 0
+            return timed_out, 0
         except ActionFailed as exc:
             return Outcome(DiagnosticState.FAILED, {}, one_line(str(exc))), 0
         except Exception as exc:  # an action must never take the agent down
@@ -238,6 +238,9 @@ class DiagnosticRunner:
             loop.call_soon(lines.put_nowait, None)
             with contextlib.suppress(Exception):
                 await pump
+        if tracker.told_to_stop:
+            # Its own deadline stopped it just before ours fired: its output is cut short.
+            return timed_out, 0
         try:
             safe = jsonable(output if isinstance(output, dict) else {"value": output})
             capped, size, truncated = cap_output(safe, action.output_cap_bytes)

@@ -104,6 +104,29 @@ async def test_expired_request_is_refused(run: Run) -> None:
     assert (await run("inventory", expires_at=future)).state is DiagnosticState.DONE
 
 
+async def test_an_action_its_own_deadline_stopped_first_has_timed_out(
+    context: ActionContext, history: History
+) -> None:
+    """On a loaded machine the event loop runs late: the action sees its deadline (`stopped`)
+    and returns before the runner's timeout fires. Its output is cut short all the same."""
+    slow = Slow()
+    runner = make_runner(context, history, actions={"slow": slow})
+    started = asyncio.Event()
+
+    async def progress(line: str) -> None:
+        started.set()
+
+    handled = asyncio.create_task(runner.handle(request("slow"), progress))
+    await started.wait()
+    # The loop stalls past the deadline; the action thread sees it and returns first.
+    time.sleep(3 * Slow.timeout_seconds)  # noqa: ASYNC251
+    assert slow.stopped.wait(5)
+    outcome = await handled
+    runner.close()
+    assert outcome.state is DiagnosticState.FAILED
+    assert outcome.error == "timed out after 0.3 s"
+
+
 async def test_timeout_fails_and_stops_the_action(context: ActionContext, history: History) -> None:
     slow = Slow()
     runner = make_runner(context, history, actions={"slow": slow})
