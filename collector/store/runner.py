@@ -10,7 +10,8 @@ from typing import TypeVar
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from collector.store.db import make_engine, migrate, session_factory
+from collector.store.db import make_engine, migrate, session_factory, sqlite_file
+from collector.store.wal import WalCheckpointer
 
 T = TypeVar("T")
 
@@ -20,8 +21,10 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine: Engine = make_engine(url)
+        database_file = sqlite_file(url)
+        self.engine: Engine = make_engine(url, background_checkpoints=database_file is not None)
         migrate(self.engine)
+        self._checkpointer = WalCheckpointer(database_file) if database_file else None
         self.sessions = session_factory(self.engine)
         # SQLite has one writer: a single worker turns lock waits into an orderly queue.
         self.writers = 1 if self.engine.dialect.name == "sqlite" else 4
@@ -38,4 +41,6 @@ class Store:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self.engine.dispose()

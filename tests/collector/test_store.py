@@ -222,3 +222,22 @@ def test_upgrading_keeps_the_rows_that_refer_to_a_copied_table(store_url: str) -
         assert events == 1
     finally:
         engine.dispose()
+
+
+def test_the_results_check_time_index_goes_and_comes_back(store_url: str) -> None:
+    """Migration 0013 drops the (agent, check, observed_at) index nothing read; downgrade
+    restores it."""
+    engine = make_engine(store_url)
+
+    def result_indexes() -> set[str]:
+        return {i["name"] or "" for i in inspect(engine).get_indexes("check_results")}
+
+    try:
+        migrate(engine, "0012")
+        assert "ix_check_results_agent_check_time" in result_indexes()
+        migrate(engine)
+        assert "ix_check_results_agent_check_time" not in result_indexes()
+        downgrade(engine, "0012")
+        assert "ix_check_results_agent_check_time" in result_indexes()
+    finally:
+        engine.dispose()
