@@ -3,6 +3,7 @@ INVALID_ARGUMENT or RESOURCE_EXHAUSTED with nothing written."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -42,10 +43,28 @@ async def limited(tmp_path: Path) -> AsyncIterator[Collector]:
 async def refused(
     channel: grpc.aio.Channel, messages: list[agent_pb2.AgentMessage], metadata: object
 ) -> grpc.aio.AioRpcError:
-    call = agent_pb2_grpc.AgentServiceStub(channel).Connect(iter(messages), metadata=metadata)
-    with pytest.raises(grpc.aio.AioRpcError) as raised:
+    call = agent_pb2_grpc.AgentServiceStub(channel).Connect(metadata=metadata)
+
+    async def read_to_the_end() -> None:
         async for _ in call:
             pass
+
+    reading = asyncio.ensure_future(read_to_the_end())
+    for message in messages:
+        if reading.done():
+            break
+        try:
+            await call.write(message)
+        except (asyncio.InvalidStateError, grpc.aio.AioRpcError):
+            break  # the stream ended: its status is what the reader gets
+        # A write still in flight when the collector ends the stream fails in grpc's client,
+        # which then reports INTERNAL instead of the collector's status: let a refusal land
+        # before the next write.
+        await asyncio.wait({reading}, timeout=0.05)
+    if not reading.done():
+        await call.done_writing()
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await reading
     return raised.value
 
 
