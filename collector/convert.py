@@ -68,8 +68,19 @@ def timestamp(value: datetime | None) -> Timestamp | None:
     return ts
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def from_timestamp(ts: Timestamp) -> datetime:
-    return ts.ToDatetime(tzinfo=UTC)
+    """`ts.ToDatetime(tzinfo=UTC)`, twice as fast (once per result on ingest's hot path); a
+    time datetime cannot hold is a ValueError."""
+    nanos = ts.nanos
+    if not 0 <= nanos < 1_000_000_000:
+        raise ValueError(f"Timestamp nanos {nanos} is out of range")
+    try:
+        return _EPOCH + timedelta(0, ts.seconds, nanos // 1000)
+    except OverflowError as exc:
+        raise ValueError(f"Timestamp seconds {ts.seconds} is out of range") from exc
 
 
 def struct_to_dict(value: Struct) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import orjson
 from sqlalchemy import Table, bindparam, select, update
@@ -33,8 +33,11 @@ from remdiag.vocabulary import Category, CheckStatus, Severity, TicketState
 DEFAULT_DESK = DeskSettings()
 
 
-@dataclass(frozen=True)
-class IncomingResult:
+class IncomingResult(NamedTuple):
+    """A result as received and checked (collector/convert.py). A named tuple, not a frozen
+    dataclass: built once per result on ingest's hot path, where the dataclass's `__init__`
+    was 4% of the time."""
+
     check_id: str
     category: Category
     status: CheckStatus

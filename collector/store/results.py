@@ -10,7 +10,8 @@ portable path (INSERT ... RETURNING, UPDATE through SQLAlchemy).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import orjson
@@ -136,13 +137,12 @@ def _write_state_rows(
         return
     connection = session.connection()
     if connection.dialect.name == "sqlite":
-        as_text = _datetime_as_text(connection.dialect)
         connection.exec_driver_sql(
             sqlite,
             [
                 (
                     *row[:_STATE_OBSERVED],
-                    as_text(row[_STATE_OBSERVED]),
+                    utc_text(row[_STATE_OBSERVED]),
                     *row[_STATE_OBSERVED + 1 : _STATE_CHANGES],
                     orjson.dumps(row[_STATE_CHANGES]).decode(),
                     *row[_STATE_CHANGES + 1 :],
@@ -155,12 +155,15 @@ def _write_state_rows(
     connection.execute(portable, [dict(zip(keys, row, strict=True)) for row in rows])
 
 
-def _datetime_as_text(dialect: Dialect) -> Callable[[Any], str]:
-    """The dialect's own DATETIME format, so what SQLAlchemy reads back is unchanged."""
-    return cast(
-        Callable[[Any], str],
-        _TABLE.c.observed_at.type.dialect_impl(dialect).bind_processor(dialect),
-    )
+def utc_text(value: datetime) -> str:
+    """An aware datetime as SQLAlchemy's SQLite DATETIME stores it in a UTC column
+    ("2026-11-25 01:02:03.000004"), a few times faster than its bind processor: this runs for
+    every stored result and state."""
+    if value.tzinfo is not UTC:
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]
 
 
 def insert_results(session: Session, rows: Sequence[Row]) -> list[int]:
@@ -176,14 +179,13 @@ def insert_results(session: Session, rows: Sequence[Row]) -> list[int]:
 
 
 def _insert_sqlite(connection: Connection, rows: Sequence[Row]) -> list[int]:
-    as_text = _datetime_as_text(connection.dialect)
     received: dict[Any, str] = {}  # one received_at per batch: formatted once
     prepared = []
     for row in rows:
         at = row[_RECEIVED]
         if at not in received:
-            received[at] = as_text(at)
-        prepared.append((*row[:_OBSERVED], as_text(row[_OBSERVED]), received[at]))
+            received[at] = utc_text(at)
+        prepared.append((*row[:_OBSERVED], utc_text(row[_OBSERVED]), received[at]))
     connection.exec_driver_sql(_SQLITE_INSERT, prepared)
     last = connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
     # This transaction is SQLite's only writer and `id` is the rowid, so the rows took the

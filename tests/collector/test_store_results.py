@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import String, cast, select
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from collector.store.models import CheckResult
-from collector.store.results import insert_results
+from collector.store.results import insert_results, utc_text
 from collector.store.runner import Store
 from tests.collector.factories import enrolled
 
@@ -87,3 +90,22 @@ def test_bulk_rows_read_and_compare_as_orm_rows_do(store: Store) -> None:
 
 def test_no_rows_is_no_statement(store: Store) -> None:
     assert store.call(lambda s: insert_results(s, [])) == []
+
+
+@given(
+    at=st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30))]),
+    )
+)
+def test_utc_text_is_what_sqlalchemy_stores(at: datetime) -> None:
+    dialect = sqlite.dialect()
+    column_type = CheckResult.__table__.c.observed_at.type  # type: ignore[attr-defined]
+    stores = column_type.dialect_impl(dialect).bind_processor(dialect)
+    assert utc_text(at) == stores(at)
+
+
+def test_utc_text_refuses_a_naive_datetime() -> None:
+    with pytest.raises(ValueError, match="naive"):
+        utc_text(datetime(2026, 1, 1))
