@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -86,6 +87,41 @@ def test_bulk_rows_read_and_compare_as_orm_rows_do(store: Store) -> None:
     assert [r.id for r in found] == [*ids, by_orm]
     assert found[0].observed_at == OBSERVED and found[0].received_at == RECEIVED
     assert found[0].values == [{"name": "x"}] and found[0].thresholds == {"max": 1}
+
+
+def test_every_field_comes_back_as_given_in_any_order_of_delivery(store: Store) -> None:
+    """Quotes, backslashes, newlines and non-ASCII text survive the bulk path (on PostgreSQL
+    one JSON parameter), and each row gets its own id whatever order the rows came in."""
+    agent_id = store.call(lambda s: enrolled(s)).agent_id
+    tricky = 'C:\\Users\\"ana"\n\tdisque plein à 99 % \u2014 \u2713 \u2028 \\u0041'
+    values = [{"name": "x", "value": 1.5, "unit": tricky}]
+    thresholds = {"max": 1, "path": tricky}
+    rows = [
+        (
+            agent_id,
+            sequence,
+            position,
+            f"check.{position}",
+            1,
+            3,
+            tricky,
+            json.dumps(values),
+            json.dumps(thresholds, ensure_ascii=False),
+            tricky,
+            OBSERVED,
+            RECEIVED,
+        )
+        for sequence, position in ((7, 1), (3, 0), (7, 0), (3, 2))
+    ]
+    ids = store.call(lambda s: insert_results(s, rows))
+    assert len(set(ids)) == 4
+    stored = {r.id: r for r in store.call(lambda s: s.scalars(select(CheckResult)).all())}
+    for row, id_ in zip(rows, ids, strict=True):
+        got = stored[id_]
+        assert (got.sequence, got.position, got.check_id) == (row[1], row[2], row[3])
+        assert got.summary == tricky and got.remediation == tricky
+        assert got.values == values and got.thresholds == thresholds
+        assert got.observed_at == OBSERVED and got.received_at == RECEIVED
 
 
 def test_no_rows_is_no_statement(store: Store) -> None:
