@@ -18,11 +18,7 @@ from typing import Any, cast
 import orjson
 from sqlalchemy import (
     Connection,
-    Executable,
     Table,
-    bindparam,
-    insert,
-    update,
 )
 from sqlalchemy.orm import Session
 
@@ -76,52 +72,66 @@ _SQLITE_INSERT_STATES = (
 )
 _STATE_OBSERVED, _STATE_CHANGES = STATE_COLUMNS.index("observed_at"), STATE_COLUMNS.index("changes")
 
-
-_INSERT_STATES = insert(_STATES)
-_UPDATE_STATES = update(_STATES).where(
-    _STATES.c.agent_id == bindparam("b_agent_id"), _STATES.c.check_id == bindparam("b_check_id")
+# On PostgreSQL a group's states are one statement with one JSON parameter, as the results are
+# (see _POSTGRESQL_INSERT): element i of each row, cast to its column's type.
+_STATE_CASTS = {
+    "status": "::smallint",
+    "observed_at": "::timestamptz",
+    "consecutive_failures": "::integer",
+    "consecutive_passes": "::integer",
+    "open_ticket_id": "::bigint",
+    "last_failure_id": "::bigint",
+    "last_ticket_id": "::bigint",
+}
+_STATE_VALUES = [
+    f"state->{i}" if c == "changes" else f"(state->>{i}){_STATE_CASTS.get(c, '')}"
+    for i, c in enumerate(STATE_COLUMNS)
+]
+_AGENT_ID, _CHECK_ID = f"state->>{len(STATE_COLUMNS)}", f"state->>{len(STATE_COLUMNS) + 1}"
+_POSTGRESQL_UPDATE_STATES = (
+    f"UPDATE {_STATES.name} SET "
+    f"{', '.join(f'{c} = {v}' for c, v in zip(STATE_COLUMNS, _STATE_VALUES, strict=True))} "
+    "FROM json_array_elements(%s::json) AS given(state) "
+    f"WHERE agent_id = {_AGENT_ID} AND check_id = {_CHECK_ID}"
+)
+_POSTGRESQL_INSERT_STATES = (
+    f"INSERT INTO {_STATES.name} ({', '.join(STATE_COLUMNS)}, agent_id, check_id) "
+    f"SELECT {', '.join(_STATE_VALUES)}, {_AGENT_ID}, {_CHECK_ID} "
+    "FROM json_array_elements(%s::json) AS given(state)"
 )
 
 
 def update_states(session: Session, rows: Sequence[Row]) -> None:
     """Write `rows` (STATE_COLUMNS, then agent_id and check_id) over the stored states."""
-    _write_state_rows(session, rows, _SQLITE_UPDATE_STATES, _UPDATE_STATES, "b_")
+    _write_state_rows(session, rows, _SQLITE_UPDATE_STATES, _POSTGRESQL_UPDATE_STATES)
 
 
 def insert_states(session: Session, rows: Sequence[Row]) -> None:
     """Store `rows` (STATE_COLUMNS, then agent_id and check_id): checks new to their machine."""
-    _write_state_rows(session, rows, _SQLITE_INSERT_STATES, _INSERT_STATES, "")
+    _write_state_rows(session, rows, _SQLITE_INSERT_STATES, _POSTGRESQL_INSERT_STATES)
 
 
-def _write_state_rows(
-    session: Session,
-    rows: Sequence[Row],
-    sqlite: str,
-    portable: Executable,
-    key_prefix: str,
-) -> None:
-    """On SQLite straight to the driver; elsewhere through SQLAlchemy, the row's last two
-    values bound as `{key_prefix}agent_id` and `{key_prefix}check_id`."""
+def _write_state_rows(session: Session, rows: Sequence[Row], sqlite: str, postgresql: str) -> None:
+    """Straight to the driver: on SQLite an executemany, on PostgreSQL one statement."""
     if not rows:
         return
     connection = session.connection()
-    if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql(
-            sqlite,
-            [
-                (
-                    *row[:_STATE_OBSERVED],
-                    utc_text(row[_STATE_OBSERVED]),
-                    *row[_STATE_OBSERVED + 1 : _STATE_CHANGES],
-                    orjson.dumps(row[_STATE_CHANGES]).decode(),
-                    *row[_STATE_CHANGES + 1 :],
-                )
-                for row in rows
-            ],
-        )
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(postgresql, (orjson.dumps(rows).decode(),))
         return
-    keys = (*STATE_COLUMNS, f"{key_prefix}agent_id", f"{key_prefix}check_id")
-    connection.execute(portable, [dict(zip(keys, row, strict=True)) for row in rows])
+    connection.exec_driver_sql(
+        sqlite,
+        [
+            (
+                *row[:_STATE_OBSERVED],
+                utc_text(row[_STATE_OBSERVED]),
+                *row[_STATE_OBSERVED + 1 : _STATE_CHANGES],
+                orjson.dumps(row[_STATE_CHANGES]).decode(),
+                *row[_STATE_CHANGES + 1 :],
+            )
+            for row in rows
+        ],
+    )
 
 
 def utc_text(value: datetime) -> str:

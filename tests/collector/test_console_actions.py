@@ -8,7 +8,7 @@ tickets stay exactly as each test makes them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -65,7 +65,7 @@ class Machines:
         for m in range(minute, minute + 3):
             self.sequences[agent_id] += 1
             sequence, now = self.sequences[agent_id], later(m)
-            incoming = replace(result(status, check_id, now), category=category)
+            incoming = result(status, check_id, now)._replace(category=category)
             opened += await self.send(agent_id, sequence, incoming)
         assert len(opened) == 1
         return opened[0]

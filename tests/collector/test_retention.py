@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -51,8 +50,7 @@ class Machine:
         """One result in its own batch, received a minute after it was observed; its id."""
         self.sequence += 1
         sequence = self.sequence
-        incoming = dataclasses.replace(
-            result(status, check_id, observed_at),
+        incoming = result(status, check_id, observed_at)._replace(
             values=[
                 {"name": "used_percent", "value": used, "unit": "%"},
                 {"name": "filesystem", "value": "/", "unit": ""},
