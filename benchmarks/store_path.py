@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(machine_line())
     print(load_line())
-    print(f"command: {command_line()}")
+    print(command_line())
     print(
         f"{args.agents} machines, batches of {args.batch}, {args.group} batches a transaction, "
         f"failing share {args.failing_share}, store "
