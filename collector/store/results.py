@@ -4,9 +4,9 @@ statements per group of batches.
 Result rows arrive as tuples in `COLUMNS` order with `values` and `thresholds` already
 JSON-encoded. On SQLite the rows go straight to the driver's executemany and the ids are read
 back from `last_insert_rowid()`: SQLAlchemy's per-row parameter processing was a third of
-ingest's time. The states' UPDATE goes to the driver the same way. On PostgreSQL the results
-are one INSERT ... SELECT FROM unnest(arrays) RETURNING, whatever their number; the states go
-through SQLAlchemy.
+ingest's time. The states' UPDATE goes to the driver the same way. On PostgreSQL each of the
+three writes (results, new states, changed states) is one statement whose one parameter is the
+rows as a JSON array, whatever their number.
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ _STATE_CASTS = {
     "last_ticket_id": "::bigint",
 }
 _STATE_VALUES = [
+    # `changes` is a list, not encoded text: taken as the JSON it is.
     f"state->{i}" if c == "changes" else f"(state->>{i}){_STATE_CASTS.get(c, '')}"
     for i, c in enumerate(STATE_COLUMNS)
 ]
@@ -155,19 +156,18 @@ def insert_results(session: Session, rows: Sequence[Row]) -> list[int]:
     return _insert_postgresql(connection, rows)
 
 
-_POSTGRESQL_CASTS = {
-    "sequence": "bigint",
-    "position": "smallint",
-    "category": "smallint",
-    "status": "smallint",
-    "values": "json",
-    "thresholds": "json",
-    "observed_at": "timestamptz",
-    "received_at": "timestamptz",
+_RESULT_CASTS = {
+    "sequence": "::bigint",
+    "position": "::smallint",
+    "category": "::smallint",
+    "status": "::smallint",
+    "values": "::json",  # encoded JSON text, as SQLite stores it
+    "thresholds": "::json",
+    "observed_at": "::timestamptz",
+    "received_at": "::timestamptz",
 }
 _POSTGRESQL_SELECTED = ", ".join(
-    f"(row->>{i})::{_POSTGRESQL_CASTS[c]}" if c in _POSTGRESQL_CASTS else f"row->>{i}"
-    for i, c in enumerate(COLUMNS)
+    f"(row->>{i}){_RESULT_CASTS.get(c, '')}" for i, c in enumerate(COLUMNS)
 )
 _POSTGRESQL_INSERT = (
     f"INSERT INTO {_TABLE.name} ({_QUOTED_COLUMNS}) SELECT {_POSTGRESQL_SELECTED} "
