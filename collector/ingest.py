@@ -146,7 +146,7 @@ def ingest_batches(
         accepted.append(batch)
         outcomes.append(None)
 
-    rows = _insert_results(session, accepted)
+    ids = _insert_results(session, accepted)
     states = _load_states(session, {b.agent_id for b in accepted})
     open_ids = [s.open_ticket_id for s in states.values() if s.open_ticket_id]
     # One query for the open tickets, held here: the session's identity map holds its objects
@@ -157,7 +157,7 @@ def ingest_batches(
         else {}
     )
     rule_run = _RuleRun(session, states, open_tickets, rules, desk)
-    applied = iter([rule_run.apply(b, b_rows) for b, b_rows in zip(accepted, rows, strict=True)])
+    applied = iter([rule_run.apply(b, b_ids) for b, b_ids in zip(accepted, ids, strict=True)])
     settled = [outcome if outcome is not None else next(applied) for outcome in outcomes]
 
     _write_states(session, states.values(), rule_run.touched)
@@ -192,13 +192,13 @@ class _RuleRun:
         # The window covering a machine: looked up once per group, only when a ticket would open.
         self._windows: dict[str, MaintenanceWindow | None] = {}
 
-    def apply(self, batch: Batch, rows: list[StoredResult]) -> IngestOutcome:
+    def apply(self, batch: Batch, ids: list[int]) -> IngestOutcome:
         session, rules = self.session, self.rules
         now = batch.received_at
         at = now.timestamp()
         opened: list[OpenedTicket] = []
         resolved: list[int] = []
-        for row, result in zip(rows, batch.results, strict=True):
+        for result_id, result in zip(ids, batch.results, strict=True):
             key = (batch.agent_id, result.check_id)
             state = self.states.get(key)
             if state is None:
@@ -215,6 +215,7 @@ class _RuleRun:
             ):
                 state.consecutive_passes += 1
                 continue
+            row = StoredResult(result_id, int(result.category), result.summary)
             ticket = (
                 self.open_tickets.get(state.open_ticket_id)
                 or session.get(Ticket, state.open_ticket_id)
@@ -268,17 +269,17 @@ def _lock_agents(session: Session, agent_ids: set[str]) -> dict[str, int]:
     return {agent_id: sequence for agent_id, sequence in session.execute(query)}
 
 
-@dataclass(frozen=True)
-class StoredResult:
-    """What the rules need of a stored result row."""
+class StoredResult(NamedTuple):
+    """What the rules need of a stored result row: built only for a result that gets past
+    `counts_only`, which most do not."""
 
     id: int
     category: int
     summary: str
 
 
-def _insert_results(session: Session, batches: list[Batch]) -> list[list[StoredResult]]:
-    """All the batches' results in one bulk insert, in order; what the rules need of each."""
+def _insert_results(session: Session, batches: list[Batch]) -> list[list[int]]:
+    """All the batches' results in one bulk insert, in order; their ids, batch by batch."""
     # A check's thresholds are one shared dict across its results (collector/convert.py decodes
     # each distinct set once), so each set is encoded once; ids are stable while `batches` lives.
     encoded: dict[int, str] = {}
@@ -304,11 +305,12 @@ def _insert_results(session: Session, batches: list[Batch]) -> list[list[StoredR
         for batch in batches
         for position, result in enumerate(batch.results)
     ]
-    ids = iter(insert_results(session, rows))
-    return [
-        [StoredResult(next(ids), int(result.category), result.summary) for result in batch.results]
-        for batch in batches
-    ]
+    ids = insert_results(session, rows)
+    by_batch, start = [], 0
+    for batch in batches:
+        by_batch.append(ids[start : start + len(batch.results)])
+        start += len(batch.results)
+    return by_batch
 
 
 def _rule_state(session: Session, state: _State, ticket: Ticket | None, failing: bool) -> RuleState:
