@@ -9,8 +9,9 @@ Rules ([retention] in the collector's config):
 - a result that a ticket shows as its evidence (tickets.evidence_result_id) or that a check state
   names as its latest failure (check_states.last_failure_id) is never deleted, and not rolled up
   while it is kept (it is folded in on a later sweep, once nothing points at it);
-- rollups older than `rollup_days`, finished diagnostics older than `diagnostics_days` and audit
-  entries older than `audit_days` are deleted; notifications are pruned by collector/notify.py
+- rollups older than `rollup_days`, finished diagnostics older than `diagnostics_days`, finished
+  maintenance task runs scheduled more than `task_runs_days` ago and audit entries older than
+  `audit_days` are deleted; notifications are pruned by collector/notify.py
   (`[notify] keep_days`); tickets and their events are kept.
 
 Work goes in batches of `batch_size` rows, one short transaction each. Results are walked in id
@@ -40,9 +41,11 @@ from collector.store.models import (
     CheckRollup,
     CheckState,
     Diagnostic,
+    TaskRun,
     Ticket,
 )
 from collector.store.runner import Store
+from collector.tasks import PENDING
 from remdiag.vocabulary import CheckStatus, DiagnosticState
 
 log = logging.getLogger(__name__)
@@ -66,6 +69,8 @@ class RetentionSettings(BaseModel):
     rollup_days: float = Field(400.0, gt=0, le=36500, allow_inf_nan=False)
     diagnostics_days: float = Field(90.0, gt=0, le=36500, allow_inf_nan=False)
     audit_days: float = Field(365.0, gt=0, le=36500, allow_inf_nan=False)
+    task_runs_days: float = Field(365.0, gt=0, le=36500, allow_inf_nan=False)
+    """Finished runs of maintenance tasks (a task's history); a pending run is kept."""
     sweep_minutes: float = Field(60.0, ge=1, le=7 * 24 * 60, allow_inf_nan=False)
     batch_size: int = Field(2000, ge=10, le=100_000)
 
@@ -78,6 +83,7 @@ class RetentionOutcome:
     """Old results kept because a ticket or a check state points at them."""
     rollups_pruned: int = 0
     diagnostics_pruned: int = 0
+    task_runs_pruned: int = 0
     audit_pruned: int = 0
     batches: int = 0
 
@@ -131,6 +137,12 @@ async def retention_sweep(
             & Diagnostic.state.in_(FINAL_DIAGNOSTIC_STATES),
             "diagnostics_pruned",
         ),
+        (
+            TaskRun,
+            (TaskRun.scheduled_for < at - timedelta(days=settings.task_runs_days))
+            & (TaskRun.outcome != PENDING),
+            "task_runs_pruned",
+        ),
         (AuditEntry, AuditEntry.at < at - timedelta(days=settings.audit_days), "audit_pruned"),
     ):
         while True:
@@ -141,14 +153,21 @@ async def retention_sweep(
             setattr(outcome, attribute, getattr(outcome, attribute) + deleted)
             if deleted < settings.batch_size:
                 break
-    if outcome.rolled_up or outcome.rollups_pruned or outcome.diagnostics_pruned:
+    if (
+        outcome.rolled_up
+        or outcome.rollups_pruned
+        or outcome.diagnostics_pruned
+        or outcome.task_runs_pruned
+        or outcome.audit_pruned
+    ):
         log.info(
             "retention: %d results rolled up (%d kept as evidence), %d rollups, "
-            "%d diagnostics, %d audit entries pruned",
+            "%d diagnostics, %d task runs, %d audit entries pruned",
             outcome.rolled_up,
             outcome.kept_as_evidence,
             outcome.rollups_pruned,
             outcome.diagnostics_pruned,
+            outcome.task_runs_pruned,
             outcome.audit_pruned,
         )
     return outcome

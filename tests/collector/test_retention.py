@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from collector import tasks
 from collector.config import TicketSettings
 from collector.ingest import ingest_batch
 from collector.retention import RetentionOutcome, RetentionSettings, retention_sweep
@@ -19,6 +20,7 @@ from collector.store.models import (
     CheckRollup,
     CheckState,
     Diagnostic,
+    TaskRun,
     Ticket,
 )
 from collector.store.runner import Store
@@ -222,6 +224,48 @@ def test_rollups_diagnostics_and_audit_go_after_their_own_days(store: Store) -> 
     sweep(store, OLD_HOUR + timedelta(days=401))
 
     assert [r.hour for r in rollups(store)] == [later]
+
+
+def test_finished_task_runs_go_after_their_days_and_pending_ones_stay(store: Store) -> None:
+    pc = Machine(store)
+    spec = tasks.task(
+        name="weekly check-up",
+        steps=[("inventory", {})],
+        cron="0 2 * * 0",
+        timezone="UTC",
+        window_minutes=120,
+        target=tasks.target(all_machines=True),
+    )
+    task_id = store.call(lambda s: tasks.create(s, spec, "admin", NOW - timedelta(days=800)).id)
+
+    def run(days_ago: int, outcome: str) -> TaskRun:
+        at = NOW - timedelta(days=days_ago)
+        return TaskRun(
+            task_id=task_id,
+            agent_id=pc.agent_id,
+            scheduled_for=at,
+            start_at=at,
+            window_ends_at=at + timedelta(hours=2),
+            outcome=outcome,
+        )
+
+    store.call(
+        lambda s: s.add_all(
+            [
+                run(400, tasks.DONE),
+                run(380, tasks.MISSED),
+                run(370, tasks.PENDING),
+                run(300, tasks.FAILED),
+            ]
+        )
+    )
+    outcome = sweep(store)
+    left = store.call(lambda s: [(r.outcome, r.scheduled_for) for r in s.scalars(select(TaskRun))])
+    assert outcome.task_runs_pruned == 2
+    assert sorted(left) == [
+        (tasks.FAILED, NOW - timedelta(days=300)),
+        (tasks.PENDING, NOW - timedelta(days=370)),
+    ]
 
 
 def test_disabled_retention_keeps_everything(store: Store) -> None:
