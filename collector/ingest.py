@@ -215,7 +215,6 @@ class _RuleRun:
             ):
                 state.consecutive_passes += 1
                 continue
-            row = StoredResult(result_id, int(result.category), result.summary)
             ticket = (
                 self.open_tickets.get(state.open_ticket_id)
                 or session.get(Ticket, state.open_ticket_id)
@@ -232,17 +231,19 @@ class _RuleRun:
             state.consecutive_passes = after.consecutive_passes
             state.changes = list(after.changes)
             if result.status.is_failure:
-                state.last_failure_id = row.id
+                state.last_failure_id = result_id
             if isinstance(decision, OpenTicket):
                 if self._window(batch.agent_id, now) is not None:
                     continue  # the result is kept; the window only keeps tickets from opening
                 agent = session.get(Agent, batch.agent_id)
                 assert agent is not None, "locked by _lock_agents"
-                ticket = _open(session, agent, state, row, decision, rules, self.desk, now)
+                ticket = _open(
+                    session, agent, state, result_id, result, decision, rules, self.desk, now
+                )
                 opened.append(OpenedTicket(ticket.id, ticket.check_id, Category(ticket.category)))
             elif decision is not None:
                 assert ticket is not None, "the engine only records, flags or resolves an open one"
-                _apply(session, state, ticket, row, decision, rules, now)
+                _apply(session, state, ticket, result_id, result, decision, rules, now)
                 if isinstance(decision, ResolveTicket):
                     resolved.append(ticket.id)
         return IngestOutcome(
@@ -267,15 +268,6 @@ def _lock_agents(session: Session, agent_ids: set[str]) -> dict[str, int]:
         .with_for_update()
     )
     return {agent_id: sequence for agent_id, sequence in session.execute(query)}
-
-
-class StoredResult(NamedTuple):
-    """What the rules need of a stored result row: built only for a result that gets past
-    `counts_only`, which most do not."""
-
-    id: int
-    category: int
-    summary: str
 
 
 def _insert_results(session: Session, batches: list[Batch]) -> list[list[int]]:
@@ -370,7 +362,8 @@ def _apply(
     session: Session,
     state: _State,
     ticket: Ticket,
-    row: StoredResult,
+    result_id: int,
+    result: IncomingResult,
     decision: RecordFailure | FlappingChanged | ResolveTicket,
     rules: TicketRules,
     now: datetime,
@@ -378,13 +371,12 @@ def _apply(
     """Carry out a decision of the engine about an open ticket on the store."""
     if isinstance(decision, RecordFailure):
         ticket.failure_count += 1
-        ticket.evidence_result_id = row.id
+        ticket.evidence_result_id = result_id
         ticket.updated_at = now
         if decision.raised_to is not None:
             ticket.severity = int(decision.raised_to)
-            record(
-                session, ticket, now, "severity", f"now {decision.raised_to.label}: {row.summary}"
-            )
+            raised = f"now {decision.raised_to.label}: {result.summary}"
+            record(session, ticket, now, "severity", raised)
         if decision.flapping is not None:
             _flag_flapping(session, ticket, decision.flapping, rules, now)
         return
@@ -404,7 +396,8 @@ def _apply(
         ticket,
         now,
         "resolved",
-        f"resolved automatically: passed {decision.passes} times in a row{stable}: {row.summary}",
+        f"resolved automatically: passed {decision.passes} times in a row{stable}: "
+        f"{result.summary}",
     )
 
 
@@ -412,7 +405,8 @@ def _open(
     session: Session,
     agent: Agent,
     state: _State,
-    row: StoredResult,
+    result_id: int,
+    result: IncomingResult,
     decision: OpenTicket,
     rules: TicketRules,
     desk: DeskSettings,
@@ -437,7 +431,7 @@ def _open(
         ticket, placement = new_ticket(
             agent,
             state.check_id,
-            Category(row.category),
+            result.category,
             decision.severity,
             f"{state.check_id} failing on {agent.hostname}",
             now,
@@ -446,12 +440,12 @@ def _open(
         session.add(ticket)
         kind = "opened"
     ticket.failure_count += state.consecutive_failures or 1
-    ticket.evidence_result_id = row.id
+    ticket.evidence_result_id = result_id
     ticket.flapping = decision.flapping
     session.flush()
     state.open_ticket_id = ticket.id
     state.last_ticket_id = ticket.id
-    record(session, ticket, now, kind, f"{why}: {row.summary}; {placement}")
+    record(session, ticket, now, kind, f"{why}: {result.summary}; {placement}")
     return ticket
 
 

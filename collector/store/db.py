@@ -33,10 +33,10 @@ def sqlite_file(url: str) -> str | None:
 def make_engine(url: str, background_checkpoints: bool = False) -> Engine:
     """An engine for `url`; SQLite gets WAL, a busy timeout and enforced foreign keys, and
     with `background_checkpoints` leaves the WAL's checkpoints to collector/store/wal.py."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if make_url(url).get_backend_name() == "sqlite":
+        database_file = sqlite_file(url)
+        if database_file:
+            Path(database_file).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", partial(_sqlite_pragmas, background_checkpoints))
         return engine

@@ -16,10 +16,8 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import (
-    Connection,
-    Table,
-)
+from sqlalchemy import JSON, Connection, String, Table
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from collector.store.models import CheckResult, CheckState
@@ -72,23 +70,31 @@ _SQLITE_INSERT_STATES = (
 )
 _STATE_OBSERVED, _STATE_CHANGES = STATE_COLUMNS.index("observed_at"), STATE_COLUMNS.index("changes")
 
-# On PostgreSQL a group's states are one statement with one JSON parameter, as the results are
-# (see _POSTGRESQL_INSERT): element i of each row, cast to its column's type.
-_STATE_CASTS = {
-    "status": "::smallint",
-    "observed_at": "::timestamptz",
-    "consecutive_failures": "::integer",
-    "consecutive_passes": "::integer",
-    "open_ticket_id": "::bigint",
-    "last_failure_id": "::bigint",
-    "last_ticket_id": "::bigint",
-}
-_STATE_VALUES = [
-    # `changes` is a list, not encoded text: taken as the JSON it is.
-    f"state->{i}" if c == "changes" else f"(state->>{i}){_STATE_CASTS.get(c, '')}"
-    for i, c in enumerate(STATE_COLUMNS)
-]
-_AGENT_ID, _CHECK_ID = f"state->>{len(STATE_COLUMNS)}", f"state->>{len(STATE_COLUMNS) + 1}"
+
+def _from_json_row(table: Table, columns: Sequence[str], row: str, json_as_text: bool) -> list[str]:
+    """PostgreSQL expressions taking `columns` of `table` from `row`, a JSON array of a row's
+    values in that order, each as its column's type (compiled from the model, so the two never
+    drift apart). A JSON column's value is encoded JSON text (`json_as_text`) or JSON itself.
+    Text stays uncast: an explicit cast to VARCHAR(n) would cut a longer value short instead of
+    failing as the assignment does."""
+    expressions = []
+    for i, name in enumerate(columns):
+        column_type = table.c[name].type
+        if isinstance(column_type, JSON) and not json_as_text:
+            expressions.append(f"{row}->{i}")
+        elif isinstance(column_type, String):
+            expressions.append(f"{row}->>{i}")
+        else:
+            expressions.append(f"({row}->>{i})::{column_type.compile(dialect=_POSTGRESQL)}")
+    return expressions
+
+
+_POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]
+# A group's states are one statement with one JSON parameter on PostgreSQL, as the results are
+# (see _POSTGRESQL_INSERT). Their `changes` arrive as a list, not encoded text.
+*_STATE_VALUES, _AGENT_ID, _CHECK_ID = _from_json_row(
+    _STATES, (*STATE_COLUMNS, "agent_id", "check_id"), "state", json_as_text=False
+)
 _POSTGRESQL_UPDATE_STATES = (
     f"UPDATE {_STATES.name} SET "
     f"{', '.join(f'{c} = {v}' for c, v in zip(STATE_COLUMNS, _STATE_VALUES, strict=True))} "
@@ -156,19 +162,7 @@ def insert_results(session: Session, rows: Sequence[Row]) -> list[int]:
     return _insert_postgresql(connection, rows)
 
 
-_RESULT_CASTS = {
-    "sequence": "::bigint",
-    "position": "::smallint",
-    "category": "::smallint",
-    "status": "::smallint",
-    "values": "::json",  # encoded JSON text, as SQLite stores it
-    "thresholds": "::json",
-    "observed_at": "::timestamptz",
-    "received_at": "::timestamptz",
-}
-_POSTGRESQL_SELECTED = ", ".join(
-    f"(row->>{i}){_RESULT_CASTS.get(c, '')}" for i, c in enumerate(COLUMNS)
-)
+_POSTGRESQL_SELECTED = ", ".join(_from_json_row(_TABLE, COLUMNS, "row", json_as_text=True))
 _POSTGRESQL_INSERT = (
     f"INSERT INTO {_TABLE.name} ({_QUOTED_COLUMNS}) SELECT {_POSTGRESQL_SELECTED} "
     "FROM json_array_elements(%s::json) WITH ORDINALITY AS given(row, ord) "
