@@ -138,9 +138,12 @@ def plan(ticket: TicketFacts, action: Action, actor: str) -> Change:
                 raise ActionError(f"ticket {ticket.id} is already at L4, the last tier")
             up = Tier(int(ticket.tier) + 1)
             was = f"; unassigned from {ticket.assignee}" if ticket.assignee else ""
+            # Nobody works it at the new tier until someone there takes it: not in progress.
+            waits = TicketState.ACKNOWLEDGED if state is TicketState.IN_PROGRESS else state
             return change(
                 "escalated",
                 _with_note(f"escalated by {actor}: {ticket.tier.name} -> {up.name}{was}", note),
+                new_state=waits,
                 assignee=None,
                 tier=up,
                 respond=False,
