@@ -73,7 +73,7 @@ async def test_work_a_ticket_from_the_terminal(remdiag: Desk) -> None:
         (
             "bob",
             ("escalate", tid, "--note", "on-site visit"),
-            f"ticket {tid}: in progress, L2, unassigned: escalated by bob: L1 -> L2; "
+            f"ticket {tid}: acknowledged, L2, unassigned: escalated by bob: L1 -> L2; "
             "unassigned from bob: on-site visit",
         ),
         (

@@ -133,7 +133,7 @@ async def test_each_action_once(collector: Collector, console: Stub) -> None:
             console, ticket_id, "bob", escalate=console_pb2.EscalateTicket(note="hardware fault")
         )
     ).ticket
-    assert (t.tier, t.assignee, t.state) == (Tier.L2, "", TicketState.IN_PROGRESS)
+    assert (t.tier, t.assignee, t.state) == (Tier.L2, "", TicketState.ACKNOWLEDGED)
 
     t = (
         await update(console, ticket_id, "dave", resolve=console_pb2.ResolveTicket(note="new disk"))
