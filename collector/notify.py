@@ -328,12 +328,15 @@ def settle(
 
 
 def prune(session: Session, settings: NotifySettings, now: datetime) -> int:
-    """Delete notifications older than keep_days with nothing left to deliver."""
+    """Delete notifications older than keep_days with nothing left to deliver. A delivery to a
+    webhook no longer configured is never attempted again (`claim` skips it), so it does not
+    keep its notification: else a removed webhook's backlog would stay in the store for good."""
     cutoff = now - timedelta(days=settings.keep_days)
     pending = exists().where(
         NotificationDelivery.outbox_id == NotificationOutbox.id,
         NotificationDelivery.delivered_at.is_(None),
         NotificationDelivery.gave_up_at.is_(None),
+        NotificationDelivery.endpoint.in_([webhook.url for webhook in settings.webhooks]),
     )
     old = select(NotificationOutbox.id).where(NotificationOutbox.dispatched_at < cutoff, ~pending)
     ids = list(session.scalars(old.limit(1000)))

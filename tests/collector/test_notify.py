@@ -404,3 +404,20 @@ def test_prune_deletes_only_old_finished_notifications(store: Store) -> None:
     assert store.call(lambda s: notify.prune(s, config, NOW + timedelta(days=2))) == 2
     assert [d.id for d in deliveries(store)] == [pending.id]
     assert store.call(lambda s: s.scalar(select(func.count(NotificationOutbox.id)))) == 1
+
+
+def test_prune_does_not_wait_for_deliveries_to_a_webhook_no_longer_configured(
+    store: Store,
+) -> None:
+    open_ticket(store)
+    removed, kept = webhook("https://removed.example/hook"), webhook("https://kept.example/hook")
+    store.call(lambda s: notify.dispatch(s, settings(removed, kept, keep_days=1), NOW))
+    assert len(deliveries(store)) == 2  # both pending
+    delivered = next(d for d in deliveries(store) if d.endpoint == kept.url)
+    store.call(lambda s: setattr(s.get(NotificationDelivery, delivered.id), "delivered_at", NOW))
+    later = NOW + timedelta(days=2)
+    # While the other webhook is configured its delivery is due: the notification stays.
+    assert store.call(lambda s: notify.prune(s, settings(removed, kept, keep_days=1), later)) == 0
+    # Removed from the configuration, nobody will ever send it: the notification goes.
+    assert store.call(lambda s: notify.prune(s, settings(kept, keep_days=1), later)) == 1
+    assert deliveries(store) == []
