@@ -70,10 +70,13 @@ def reconnect_delay(
     attempt: int, initial: float, maximum: float, rng: random.Random, asked: float | None
 ) -> float:
     """Backoff with full jitter; when the collector asked for a pause, that pause stretched by up
-    to half (so a refused crowd does not come back at one instant), never beyond `maximum`."""
+    to a tenth, never beyond `maximum`. The collector gives each refused agent a time of its
+    own already; the stretch only keeps agents told nearly the same time from arriving at one
+    instant. (A stretch of up to half spread a refused fleet's return over half as long again,
+    and the collector idled while it waited for them.)"""
     if asked is None:
         return backoff_delay(attempt, initial, maximum, rng)
-    return min(maximum, asked * rng.uniform(1.0, 1.5))
+    return min(maximum, asked * rng.uniform(1.0, 1.1))
 
 
 @dataclass

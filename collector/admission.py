@@ -13,15 +13,22 @@ from an older backup) would pile up at the store just as a restart does.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import statistics
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 
 REPORT_EVERY_S = 10.0
-PACE_WINDOW_S = 5.0
-"""Handshakes finished in the last this many seconds set the pace a refused agent is told."""
+TURNS_KEPT = 64
+"""The latest turns whose durations set the pace."""
+MAX_PAUSE_S = 30.0
+"""The longest pause a refused agent is told. In a cold start's first seconds the pace can be
+measured at a tenth of what it soon is, and the line ahead then looked minutes long: an agent
+told too long a pause leaves the collector idle later, one told too short is refused once more."""
 RETRY_AFTER_HEADER = "x-remdiag-retry-after-ms"
 """Trailing metadata of a refusal: when to come back, so the agent need not guess by backing
 off (agent/transport.py honours it, within its own bounds)."""
@@ -41,18 +48,22 @@ class Turn:
 
 
 class HandshakeGate:
-    def __init__(self, concurrent: int, waiting: int) -> None:
+    def __init__(
+        self, concurrent: int, waiting: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._slots = asyncio.Semaphore(concurrent)
+        self._concurrent = concurrent
+        self._clock = clock
         self._max_waiting = waiting
         self._waiting = 0
         self.refused = 0
         """Connects refused because the waiting line was full, since start."""
         self._reported = 0
         self._reported_at = -REPORT_EVERY_S
-        self._finished: deque[float] = deque()
-        """When recent turns ended (monotonic), for the pace."""
-        self._booked_until = 0.0
-        """The time (monotonic) up to which refused agents have been told to come back."""
+        self._turns: deque[float] = deque(maxlen=TURNS_KEPT)
+        """How long the latest turns lasted, from their start to `done()`."""
+        self._told: list[float] = []
+        """When refused agents were told to come back, those not yet due (a heap)."""
 
     @property
     def waiting(self) -> int:
@@ -76,20 +87,30 @@ class HandshakeGate:
         self._reported = self.refused
         return unreported
 
+    def pace(self) -> float | None:
+        """Handshakes a second while every turn is taken: the turns over the median duration
+        of the latest ones (None before any turn ended). Not how many ended lately: a slow start
+        or a quiet spell lowers that count. Not the mean: one agent slow to say hello lasts
+        seconds, and a pace that dips for it has agents refused meanwhile told to come back
+        long after the collector is free again (it idled half a minute with half the fleet away
+        after a restart). A pace too high only has an agent refused once more."""
+        if not self._turns:
+            return None
+        return self._concurrent / max(statistics.median(self._turns), 1e-6)
+
     def retry_after_s(self, now: float) -> float:
-        """When a refused agent should come back: a time of its own, after the line ahead of it
-        at the recent pace and after every agent refused before it (at least 1 s; 10 s before
-        any pace is known). Told the same time, the refused would all come back together, be
-        refused together again, and each refusal costs the collector a call."""
-        while self._finished and self._finished[0] < now - PACE_WINDOW_S:
-            self._finished.popleft()
-        if not self._finished:
+        """When a refused agent should come back: after the line ahead of it and every agent
+        refused before it and not yet due, at the pace (at least 1 s, at most MAX_PAUSE_S;
+        10 s before any pace is known). Told the same time, the refused would all come back
+        together, be refused together again, and each refusal costs the collector a call."""
+        pace = self.pace()
+        if pace is None:
             return 10.0
-        pace = len(self._finished) / PACE_WINDOW_S
-        come_back = max(now + max(1.0, self._waiting / pace), self._booked_until)
-        # The next refused agent comes back one turn later; nothing is kept per agent.
-        self._booked_until = come_back + 1 / pace
-        return come_back - now
+        while self._told and self._told[0] <= now:
+            heapq.heappop(self._told)
+        pause = min(MAX_PAUSE_S, max(1.0, (self._waiting + len(self._told)) / pace))
+        heapq.heappush(self._told, now + pause)
+        return pause
 
     @asynccontextmanager
     async def turn(self) -> AsyncIterator[Turn]:
@@ -99,12 +120,12 @@ class HandshakeGate:
             await self._slots.acquire()
         finally:
             self._waiting -= 1
-        turn = Turn(self._finish)
+        turn = Turn(partial(self._finish, self._clock()))
         try:
             yield turn
         finally:
             turn.done()
 
-    def _finish(self) -> None:
-        self._finished.append(time.monotonic())
+    def _finish(self, started: float) -> None:
+        self._turns.append(self._clock() - started)
         self._slots.release()

@@ -37,8 +37,8 @@ def test_a_pause_the_collector_asked_for_replaces_the_backoff_within_its_cap() -
 
     rng = random.Random(7)
     asked = [reconnect_delay(0, 1.0, 60.0, rng, 12.0) for _ in range(200)]
-    assert all(12.0 <= d <= 18.0 for d in asked)
-    assert max(asked) - min(asked) > 3.0  # spread, so a refused crowd does not come back at once
+    assert all(12.0 <= d <= 13.2 for d in asked)
+    assert max(asked) - min(asked) > 0.6  # spread, so agents told one time do not come at once
     assert reconnect_delay(3, 1.0, 60.0, rng, 600.0) == 60.0
     assert 0.0 <= reconnect_delay(3, 1.0, 60.0, rng, None) <= 8.0
 

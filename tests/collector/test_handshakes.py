@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from agent.enroll import EnrollmentError
 from agent.enroll import enroll as agent_enroll
 from agent.identity import Identity
 from agent.pushback import asked_pause
-from collector.admission import PACE_WINDOW_S, REPORT_EVERY_S, HandshakeGate
+from collector.admission import MAX_PAUSE_S, REPORT_EVERY_S, HandshakeGate
 from collector.config import CollectorSettings
 from collector.limits import LimitSettings
 from collector.server import Collector, serve
@@ -69,23 +68,63 @@ async def test_full_only_when_every_slot_is_taken_and_the_line_is_long_enough() 
     await holder.__aexit__(None, None, None)
 
 
-async def test_a_refused_agent_is_told_when_the_line_ahead_will_have_cleared() -> None:
-    gate = HandshakeGate(concurrent=1, waiting=100)
-    assert gate.retry_after_s(time.monotonic()) == 10.0  # no pace known yet
-    for _ in range(20):  # 20 handshakes within the pace window: 4 a second
+@dataclass
+class ManualClock:
+    now: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def _turns(gate: HandshakeGate, clock: ManualClock, count: int, lasting: float) -> None:
+    for _ in range(count):
         async with gate.turn():
-            pass
-    waiters = [asyncio.create_task(_wait_turn(gate)) for _ in range(41)]
+            clock.now += lasting
+
+
+async def test_a_refused_agent_is_told_when_the_line_ahead_will_have_cleared() -> None:
+    clock = ManualClock()
+    gate = HandshakeGate(concurrent=2, waiting=100, clock=clock)
+    assert gate.pace() is None
+    assert gate.retry_after_s(clock.now) == 10.0  # no pace known yet
+    await _turns(gate, clock, 5, lasting=0.5)  # two turns at a time: 4 a second
+    assert gate.pace() == pytest.approx(4.0)
+    waiters = [asyncio.create_task(_wait_turn(gate)) for _ in range(42)]
     await eventually(lambda: asyncio.sleep(0, gate.waiting == 40), "40 in the line")
-    now = time.monotonic()
-    assert gate.retry_after_s(now) == pytest.approx(40 / (20 / PACE_WINDOW_S))
+    assert gate.retry_after_s(clock.now) == pytest.approx(40 / 4.0)
     # Each agent refused after it is given the next turn, not the same moment.
-    later = [gate.retry_after_s(now) for _ in range(3)]
+    later = [gate.retry_after_s(clock.now) for _ in range(3)]
     assert later == pytest.approx([10.25, 10.5, 10.75])
+    # Those told before are no longer ahead once their time has come.
+    assert gate.retry_after_s(clock.now + 10.6) == pytest.approx(40 / 4.0 + 0.25)
     for waiter in waiters:
         waiter.cancel()
     await asyncio.gather(*waiters, return_exceptions=True)
-    assert gate.retry_after_s(time.monotonic() + PACE_WINDOW_S + 1) == 10.0  # the pace aged out
+
+
+async def test_a_refused_agent_is_never_told_to_stay_away_for_minutes() -> None:
+    clock = ManualClock()
+    gate = HandshakeGate(concurrent=1, waiting=100, clock=clock)
+    await _turns(gate, clock, 1, lasting=2.0)  # a cold start: half a handshake a second
+    waiters = [asyncio.create_task(_wait_turn(gate)) for _ in range(101)]
+    await eventually(lambda: asyncio.sleep(0, gate.waiting == 100), "100 in the line")
+    assert gate.retry_after_s(clock.now) == MAX_PAUSE_S  # not 200 s
+    for waiter in waiters:
+        waiter.cancel()
+    await asyncio.gather(*waiters, return_exceptions=True)
+
+
+async def test_the_pace_follows_how_long_turns_mostly_last_not_how_many_ended_lately() -> None:
+    clock = ManualClock()
+    gate = HandshakeGate(concurrent=32, waiting=100, clock=clock)
+    await _turns(gate, clock, 10, lasting=0.4)
+    assert gate.pace() == pytest.approx(80.0)
+    clock.now += 120.0  # a quiet spell: the collector is no slower for it
+    assert gate.pace() == pytest.approx(80.0)
+    await _turns(gate, clock, 200, lasting=0.1)  # warmed up: turns are quicker now
+    assert gate.pace() == pytest.approx(320.0)
+    await _turns(gate, clock, 1, lasting=10.0)  # an agent slow to say hello
+    assert gate.pace() == pytest.approx(320.0)
 
 
 async def _wait_turn(gate: HandshakeGate) -> None:
