@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import multiprocessing
+import os
 import random
 import signal
 import statistics
@@ -84,6 +85,9 @@ class FleetConfig:
     failing: float = 0.05
     enroll_concurrency: int = 32
     run_id: str = "fleet"
+    nice: int = 0
+    """Added to the agents' processes' niceness: on a machine the collector shares with them,
+    the collector gets the cores first, as on a machine of its own."""
 
 
 @dataclass
@@ -461,6 +465,8 @@ def agents_process(
 ) -> None:
     """One of the agents' processes: runs until its parent sends SIGTERM."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us, after its own report
+    if config.nice:
+        os.nice(config.nice)
     asyncio.run(_run_agents(address, config, indexes, counters, errors, latencies))
 
 
@@ -636,6 +642,12 @@ def add_fleet_arguments(parser: argparse.ArgumentParser, agents: int) -> None:
         "--enroll-concurrency", type=int, default=32, help="agents enrolling at once"
     )
     parser.add_argument(
+        "--agents-nice",
+        type=int,
+        default=0,
+        help="niceness added to the agents' processes (0-19): the collector gets the cores first",
+    )
+    parser.add_argument(
         "--database-url",
         help="for the collector this starts: SQLAlchemy URL (default: SQLite in a temp dir)",
     )
@@ -650,6 +662,8 @@ def fleet_config(
         parser.error("--processes must be between 1 and --agents")
     if not 1 <= args.batch <= 1000 or args.window < 1 or not 0 <= args.failing <= 1:
         parser.error("--batch 1-1000, --window >= 1, --failing 0-1")
+    if not 0 <= args.agents_nice <= 19:
+        parser.error("--agents-nice must be between 0 and 19")
     return FleetConfig(
         agents=args.agents,
         processes=args.processes,
@@ -659,6 +673,7 @@ def fleet_config(
         failing=args.failing,
         enroll_concurrency=args.enroll_concurrency,
         run_id=run_id,
+        nice=args.agents_nice,
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from collector import bus
@@ -130,17 +130,21 @@ def claim(session: Session, request_id: str, now: datetime) -> DiagnosticView | 
     return get(session, request_id)
 
 
+_PENDING = (
+    select(Diagnostic.id)
+    .where(
+        Diagnostic.agent_id == bindparam("b_agent"),
+        Diagnostic.state == int(DiagnosticState.QUEUED),
+        Diagnostic.expires_at > bindparam("b_now"),
+    )
+    .order_by(Diagnostic.requested_at)
+)
+"""Built once: every Welcome runs it, and a whole fleet says hello after a restart."""
+
+
 def claim_pending(session: Session, agent_id: str, now: datetime) -> list[DiagnosticView]:
     """Everything queued for a machine that just connected, oldest first, claimed for sending."""
-    ids = session.scalars(
-        select(Diagnostic.id)
-        .where(
-            Diagnostic.agent_id == agent_id,
-            Diagnostic.state == int(DiagnosticState.QUEUED),
-            Diagnostic.expires_at > now,
-        )
-        .order_by(Diagnostic.requested_at)
-    ).all()
+    ids = session.scalars(_PENDING, {"b_agent": agent_id, "b_now": now}).all()
     return [view for i in ids if (view := claim(session, i, now)) is not None]
 
 

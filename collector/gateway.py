@@ -183,7 +183,9 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
             connection = fleet.connected(
                 s, agent_id, machine, now, hello.dropped, hello.policy_version
             )
-            policy = policies.policy_for(s, agent_id, checks)
+            policy = policies.policy_on_connect(
+                s, agent_id, connection.tags, connection.policy_version, checks
+            )
             return connection, policy, diagnostics.claim_pending(s, agent_id, now)
 
         rate = self._rates.setdefault(agent_id, AgentRate.start(self._limits, time.monotonic()))

@@ -1,16 +1,20 @@
-"""Machine tags (collector/fleet.py `tag`, `valid_tag`) on SQLite and PostgreSQL."""
+"""Machine tags (collector/fleet.py `tag`, `valid_tag`) on SQLite and PostgreSQL, and the
+tags and stored policy version a hello gets back (`connected`) for its Welcome's policy."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
 import pytest
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 
-from collector import fleet
+from collector import fleet, policies
 from collector.fleet import MAX_TAGS, TagError, valid_tag
 from collector.store.models import Agent
 from collector.store.runner import Store
-from tests.collector.factories import enrolled
+from remdiag.v1 import common_pb2
+from tests.collector.factories import DISK, NOW, enrolled, machine
 
 
 @pytest.fixture
@@ -114,3 +118,34 @@ def test_unknown_agent_is_none(store: Store, agent_id: str) -> None:
     # A bad tag is refused before the agent is looked up.
     with pytest.raises(TagError):
         store.call(lambda s: fleet.tag(s, "no-such-agent", ["VIP"], []))
+
+
+def test_connecting_returns_the_tags_and_the_welcome_policy_matches_policy_for(
+    store: Store, agent_id: str
+) -> None:
+    """The Welcome's policy is built from what `connected` returns, not a second read of the
+    machine's row; it must be the policy `policy_for` gives, and store that version."""
+    tag(store, agent_id, add=["finance"])
+    documents = [
+        {"name": "fin", "target": {"tags": ["finance"]}, "checks": {DISK: {"enabled": False}}}
+    ]
+    store.call(
+        lambda s: policies.apply(s, [policies.parse(d) for d in documents], "admin", NOW, {})
+    )
+    store.call(lambda s: s.execute(update(Agent).values(policy_version=0)))  # as if never set
+
+    def welcome(s: Session) -> tuple[fleet.Connection, common_pb2.Policy]:
+        connection = fleet.connected(s, agent_id, machine(), NOW)
+        return connection, policies.policy_on_connect(
+            s, agent_id, connection.tags, connection.policy_version, {}
+        )
+
+    connection, policy = store.call(welcome)
+    assert (connection.tags, connection.policy_version) == (("finance",), 0)
+    assert policy == store.call(lambda s: policies.policy_for(s, agent_id, {}))
+    assert [(c.check_id, c.disabled) for c in policy.checks] == [(DISK, True)]
+    stored = store.call(lambda s: s.get(Agent, agent_id))
+    assert stored is not None and stored.policy_version == policy.version
+    # Known now: the next hello returns it, and the policy is the same.
+    again, policy_again = store.call(welcome)
+    assert again.policy_version == policy.version and policy_again == policy
