@@ -129,6 +129,8 @@ _AUTHENTICATE = select(
     _AGENTS.c.credential_hash, _AGENTS.c.revoked_at, _AGENTS.c.certificate_sha256
 ).where(_AGENTS.c.id == bindparam("b_id"))
 _DROPPED: BindParameter[int] = bindparam("b_dropped")
+_SPOOL_DROPPED = case((_AGENTS.c.spool_dropped < _DROPPED, _DROPPED), else_=_AGENTS.c.spool_dropped)
+"""The count only grows; a reinstalled agent starting again at 0 lowers nothing."""
 _CONNECTED = (
     update(_AGENTS)
     .where(_AGENTS.c.id == bindparam("b_id"))
@@ -139,10 +141,7 @@ _CONNECTED = (
         architecture=bindparam("b_architecture"),
         agent_version=bindparam("b_agent_version"),
         running_policy_version=bindparam("b_running"),
-        # The count only grows; a reinstalled agent starting again at 0 lowers nothing.
-        spool_dropped=case(
-            (_AGENTS.c.spool_dropped < _DROPPED, _DROPPED), else_=_AGENTS.c.spool_dropped
-        ),
+        spool_dropped=_SPOOL_DROPPED,
         connected=True,
         connection_id=bindparam("b_connection"),
         last_seen_at=bindparam("b_at"),
@@ -162,6 +161,15 @@ _CONFIRMED = (
         .exists(),
     )
     .values(last_sequence=bindparam("b_sequence"), last_seen_at=bindparam("b_at"))
+)
+_HEARTBEAT = (
+    update(_AGENTS)
+    .where(_AGENTS.c.id == bindparam("b_id"))
+    .values(
+        last_seen_at=bindparam("b_at"),
+        running_policy_version=bindparam("b_running"),
+        spool_dropped=_SPOOL_DROPPED,
+    )
 )
 _INVENTORY_RECEIVED = (
     update(_INVENTORIES)
@@ -303,19 +311,8 @@ def heartbeat(
 def heartbeats(session: Session, beats: Sequence[tuple[str, datetime, int, int]]) -> dict[str, int]:
     """Many agents' heartbeats (agent id, time, spool dropped, policy version running) in one
     statement; returns the policy version each of them should run."""
-    table = cast(Table, Agent.__table__)
-    dropped: BindParameter[int] = bindparam("b_dropped")
     session.execute(
-        update(table)
-        .where(table.c.id == bindparam("b_id"))
-        .values(
-            last_seen_at=bindparam("b_at"),
-            running_policy_version=bindparam("b_running"),
-            # The count only grows; a reinstalled agent starting again at 0 lowers nothing.
-            spool_dropped=case(
-                (table.c.spool_dropped < dropped, dropped), else_=table.c.spool_dropped
-            ),
-        ),
+        _HEARTBEAT,
         [
             {
                 "b_id": agent_id,
