@@ -2,7 +2,8 @@
 
     .venv/bin/python -m benchmarks.connected [--agents 10000] [--processes 4]
         [--rate 0.1265] [--batch 26] [--settle 30] [--steady 60]
-        [--restart-signal kill|term|int | --no-restart] [--database-url postgresql+psycopg://...]
+        [--restart-signal kill|term|int | --no-restart] [--agents-nice N]
+        [--database-url postgresql+psycopg://...]
 
 Issue 9, benchmark (b): 10,000 agents held by one collector process with heartbeats: RSS per
 agent <= 40 KB, steady CPU <= 25% of one core; after a collector restart all of them are back
@@ -27,6 +28,10 @@ real agent: a fresh channel per attempt, full-jitter exponential backoff from 1 
 send a full inventory and resend what the Welcome does not acknowledge. Unlike the
 real agent they make no results while disconnected, so only batches in flight at the crash are
 resent.
+
+`--agents-nice N` runs the agents' processes N steps nicer: after the kill they would otherwise
+spend most of the machine's cores on reconnect attempts while the new collector starts, which a
+collector on a machine of its own never sees.
 
 `--noop` holds the same fleet with benchmarks/noop_collector.py (a bare grpc.aio AgentService
 that stores nothing) and prints the same memory and CPU figures: what gRPC alone costs, the floor
