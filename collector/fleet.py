@@ -387,8 +387,9 @@ def _confirmed(session: Session, agent_id: str, sequence: int, digest: str, now:
 
     The agent's row first, as the ORM path below locks it, so two collectors writing the same
     machine's inventory (an old stream and a new one) take the rows in one order."""
-    parameters = {"b_id": agent_id, "b_sequence": sequence, "b_digest": digest, "b_at": now}
-    newer = session.execute(_CONFIRMED, parameters)
+    newer = session.execute(
+        _CONFIRMED, {"b_id": agent_id, "b_sequence": sequence, "b_digest": digest, "b_at": now}
+    )
     if not cast(CursorResult[Any], newer).rowcount:
         return False
     session.execute(_INVENTORY_RECEIVED, {"b_id": agent_id, "b_at": now})

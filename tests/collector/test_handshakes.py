@@ -89,29 +89,21 @@ async def test_a_refused_agent_is_told_when_the_line_ahead_will_have_cleared() -
     assert gate.retry_after_s(clock.now) == 10.0  # no pace known yet
     await _turns(gate, clock, 5, lasting=0.5)  # two turns at a time: 4 a second
     assert gate.pace() == pytest.approx(4.0)
-    waiters = [asyncio.create_task(_wait_turn(gate)) for _ in range(42)]
-    await eventually(lambda: asyncio.sleep(0, gate.waiting == 40), "40 in the line")
-    assert gate.retry_after_s(clock.now) == pytest.approx(40 / 4.0)
-    # Each agent refused after it is given the next turn, not the same moment.
-    later = [gate.retry_after_s(clock.now) for _ in range(3)]
-    assert later == pytest.approx([10.25, 10.5, 10.75])
-    # Those told before are no longer ahead once their time has come.
-    assert gate.retry_after_s(clock.now + 10.6) == pytest.approx(40 / 4.0 + 0.25)
-    for waiter in waiters:
-        waiter.cancel()
-    await asyncio.gather(*waiters, return_exceptions=True)
+    async with _line(gate, turns=2, waiting=40):
+        assert gate.retry_after_s(clock.now) == pytest.approx(40 / 4.0)
+        # Each agent refused after it is given the next turn, not the same moment.
+        later = [gate.retry_after_s(clock.now) for _ in range(3)]
+        assert later == pytest.approx([10.25, 10.5, 10.75])
+        # Those told before are no longer ahead once their time has come.
+        assert gate.retry_after_s(clock.now + 10.6) == pytest.approx(40 / 4.0 + 0.25)
 
 
 async def test_a_refused_agent_is_never_told_to_stay_away_for_minutes() -> None:
     clock = ManualClock()
     gate = HandshakeGate(concurrent=1, waiting=100, clock=clock)
     await _turns(gate, clock, 1, lasting=2.0)  # a cold start: half a handshake a second
-    waiters = [asyncio.create_task(_wait_turn(gate)) for _ in range(101)]
-    await eventually(lambda: asyncio.sleep(0, gate.waiting == 100), "100 in the line")
-    assert gate.retry_after_s(clock.now) == MAX_PAUSE_S  # not 200 s
-    for waiter in waiters:
-        waiter.cancel()
-    await asyncio.gather(*waiters, return_exceptions=True)
+    async with _line(gate, turns=1, waiting=100):
+        assert gate.retry_after_s(clock.now) == MAX_PAUSE_S  # not 200 s
 
 
 async def test_the_pace_follows_how_long_turns_mostly_last_not_how_many_ended_lately() -> None:
@@ -125,6 +117,19 @@ async def test_the_pace_follows_how_long_turns_mostly_last_not_how_many_ended_la
     assert gate.pace() == pytest.approx(320.0)
     await _turns(gate, clock, 1, lasting=10.0)  # an agent slow to say hello
     assert gate.pace() == pytest.approx(320.0)
+
+
+@contextlib.asynccontextmanager
+async def _line(gate: HandshakeGate, turns: int, waiting: int) -> AsyncIterator[None]:
+    """Every turn taken and `waiting` more in the line, until the block ends."""
+    waiters = [asyncio.create_task(_wait_turn(gate)) for _ in range(turns + waiting)]
+    try:
+        await eventually(lambda: asyncio.sleep(0, gate.waiting == waiting), "the line")
+        yield
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
 
 
 async def _wait_turn(gate: HandshakeGate) -> None:
