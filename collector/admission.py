@@ -29,6 +29,8 @@ MAX_PAUSE_S = 30.0
 """The longest pause a refused agent is told. In a cold start's first seconds the pace can be
 measured at a tenth of what it soon is, and the line ahead then looked minutes long: an agent
 told too long a pause leaves the collector idle later, one told too short is refused once more."""
+UNKNOWN_PACE_PAUSE_S = 10.0
+"""The pause a refused agent is told before a first round of turns has ended."""
 RETRY_AFTER_HEADER = "x-remdiag-retry-after-ms"
 """Trailing metadata of a refusal: when to come back, so the agent need not guess by backing
 off (agent/transport.py honours it, within its own bounds)."""
@@ -89,26 +91,31 @@ class HandshakeGate:
 
     def pace(self) -> float | None:
         """Handshakes a second while every turn is taken: the turns over the median duration
-        of the latest ones (None before any turn ended). Not how many ended lately: a slow start
-        or a quiet spell lowers that count. Not the mean: one agent slow to say hello lasts
-        seconds, and a pace that dips for it has agents refused meanwhile told to come back
-        long after the collector is free again (it idled half a minute with half the fleet away
-        after a restart). A pace too high only has an agent refused once more."""
-        if not self._turns:
+        of the latest ones; None until a first round of turns has ended (a cold start's first
+        round takes seconds). Not how many ended lately: a slow start or a quiet spell lowers
+        that count. Not the mean: one agent slow to say hello holds a turn for seconds. A pace
+        too low has refused agents told to come back long after the collector is free again
+        (after a restart it idled half a minute with half the fleet away); one too high only
+        has an agent refused once more."""
+        if len(self._turns) < min(self._concurrent, TURNS_KEPT):
             return None
         return self._concurrent / max(statistics.median(self._turns), 1e-6)
 
     def retry_after_s(self, now: float) -> float:
         """When a refused agent should come back: after the line ahead of it and every agent
-        refused before it and not yet due, at the pace (at least 1 s, at most MAX_PAUSE_S;
-        10 s before any pace is known). Told the same time, the refused would all come back
-        together, be refused together again, and each refusal costs the collector a call."""
-        pace = self.pace()
-        if pace is None:
-            return 10.0
+        refused before it and not yet due, at the pace (at least 1 s, at most MAX_PAUSE_S).
+        Before the pace is known, UNKNOWN_PACE_PAUSE_S: after a restart a pace taken from the
+        first slow turns told 3,400 agents refused in the first two seconds to stay away 30 s,
+        and the collector had nothing to do for 10 s before they came. Told the same time, the
+        refused would all come back together, be refused together again, and each refusal
+        costs the collector a call."""
         while self._told and self._told[0] <= now:
             heapq.heappop(self._told)
-        pause = min(MAX_PAUSE_S, max(1.0, (self._waiting + len(self._told)) / pace))
+        pace = self.pace()
+        if pace is None:
+            pause = UNKNOWN_PACE_PAUSE_S
+        else:
+            pause = min(MAX_PAUSE_S, max(1.0, (self._waiting + len(self._told)) / pace))
         heapq.heappush(self._told, now + pause)
         return pause
 

@@ -18,7 +18,12 @@ from agent.enroll import EnrollmentError
 from agent.enroll import enroll as agent_enroll
 from agent.identity import Identity
 from agent.pushback import asked_pause
-from collector.admission import MAX_PAUSE_S, REPORT_EVERY_S, HandshakeGate
+from collector.admission import (
+    MAX_PAUSE_S,
+    REPORT_EVERY_S,
+    UNKNOWN_PACE_PAUSE_S,
+    HandshakeGate,
+)
 from collector.config import CollectorSettings
 from collector.limits import LimitSettings
 from collector.server import Collector, serve
@@ -86,8 +91,9 @@ async def test_a_refused_agent_is_told_when_the_line_ahead_will_have_cleared() -
     clock = ManualClock()
     gate = HandshakeGate(concurrent=2, waiting=100, clock=clock)
     assert gate.pace() is None
-    assert gate.retry_after_s(clock.now) == 10.0  # no pace known yet
-    await _turns(gate, clock, 5, lasting=0.5)  # two turns at a time: 4 a second
+    await _turns(gate, clock, 1, lasting=0.5)
+    assert gate.pace() is None  # one turn is not yet a round of them
+    await _turns(gate, clock, 4, lasting=0.5)  # two turns at a time: 4 a second
     assert gate.pace() == pytest.approx(4.0)
     async with _line(gate, turns=2, waiting=40):
         assert gate.retry_after_s(clock.now) == pytest.approx(40 / 4.0)
@@ -96,6 +102,19 @@ async def test_a_refused_agent_is_told_when_the_line_ahead_will_have_cleared() -
         assert later == pytest.approx([10.25, 10.5, 10.75])
         # Those told before are no longer ahead once their time has come.
         assert gate.retry_after_s(clock.now + 10.6) == pytest.approx(40 / 4.0 + 0.25)
+
+
+async def test_before_a_first_round_of_turns_a_refused_agent_is_told_a_fixed_pause() -> None:
+    clock = ManualClock()
+    gate = HandshakeGate(concurrent=3, waiting=100, clock=clock)
+    await _turns(gate, clock, 2, lasting=30.0)  # a cold start's first turns
+    async with _line(gate, turns=3, waiting=100):
+        assert gate.pace() is None
+        assert gate.retry_after_s(clock.now) == UNKNOWN_PACE_PAUSE_S  # not 30 s and more
+    await _turns(gate, clock, 3, lasting=0.1)  # warmed up: 30 a second
+    async with _line(gate, turns=3, waiting=30):
+        # The agent told 10 s is counted: it is still away, and ahead of the next refused.
+        assert gate.retry_after_s(clock.now) == pytest.approx((30 + 1) / 30.0)
 
 
 async def test_a_refused_agent_is_never_told_to_stay_away_for_minutes() -> None:
@@ -109,7 +128,7 @@ async def test_a_refused_agent_is_never_told_to_stay_away_for_minutes() -> None:
 async def test_the_pace_follows_how_long_turns_mostly_last_not_how_many_ended_lately() -> None:
     clock = ManualClock()
     gate = HandshakeGate(concurrent=32, waiting=100, clock=clock)
-    await _turns(gate, clock, 10, lasting=0.4)
+    await _turns(gate, clock, 40, lasting=0.4)
     assert gate.pace() == pytest.approx(80.0)
     clock.now += 120.0  # a quiet spell: the collector is no slower for it
     assert gate.pace() == pytest.approx(80.0)
