@@ -63,10 +63,7 @@ def run(store: Store, args: argparse.Namespace) -> None:
             i = rng.randrange(len(agents))
             sequences[i] += 1
             message = agent_pb2.AgentMessage.FromString(with_sequence(sequences[i], bodies[i]))
-            converted = [
-                convert.incoming_result(p, r, now, limits)
-                for p, r in enumerate(message.results.results)
-            ]
+            converted = convert.incoming_results(message.results, now, limits)
             group.append(Batch(agents[i], sequences[i], converted, now))
             results += len(converted)
         t1 = time.perf_counter()

@@ -153,6 +153,16 @@ _STATUSES = {int(s): s for s in CheckStatus}
 _CATEGORIES = {int(c): c for c in Category}
 
 
+def incoming_results(
+    batch: agent_pb2.ResultBatch, now: datetime, limits: LimitSettings
+) -> list[IncomingResult]:
+    """A batch's results, checked: InvalidMessageError if it holds more than
+    `limits.max_batch_results` or one of them fails its checks."""
+    if len(batch.results) > limits.max_batch_results:
+        raise InvalidMessageError(f"a batch holds at most {limits.max_batch_results} results")
+    return [incoming_result(i, r, now, limits) for i, r in enumerate(batch.results)]
+
+
 def incoming_result(
     position: int, result: common_pb2.CheckResult, now: datetime, limits: LimitSettings
 ) -> IncomingResult:

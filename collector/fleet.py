@@ -131,23 +131,6 @@ _AUTHENTICATE = select(
 _DROPPED: BindParameter[int] = bindparam("b_dropped")
 _SPOOL_DROPPED = case((_AGENTS.c.spool_dropped < _DROPPED, _DROPPED), else_=_AGENTS.c.spool_dropped)
 """The count only grows; a reinstalled agent starting again at 0 lowers nothing."""
-_CONNECTED = (
-    update(_AGENTS)
-    .where(_AGENTS.c.id == bindparam("b_id"))
-    .values(
-        hostname=bindparam("b_hostname"),
-        os=bindparam("b_os"),
-        os_version=bindparam("b_os_version"),
-        architecture=bindparam("b_architecture"),
-        agent_version=bindparam("b_agent_version"),
-        running_policy_version=bindparam("b_running"),
-        spool_dropped=_SPOOL_DROPPED,
-        connected=True,
-        connection_id=bindparam("b_connection"),
-        last_seen_at=bindparam("b_at"),
-    )
-    .returning(_AGENTS.c.last_sequence, _AGENTS.c.tags, _AGENTS.c.policy_version)
-)
 _CONFIRMED = (
     update(_AGENTS)
     .where(
@@ -171,6 +154,15 @@ _HEARTBEAT = (
         spool_dropped=_SPOOL_DROPPED,
     )
 )
+_CONNECTED = _HEARTBEAT.values(  # a hello is a heartbeat that also describes the machine
+    hostname=bindparam("b_hostname"),
+    os=bindparam("b_os"),
+    os_version=bindparam("b_os_version"),
+    architecture=bindparam("b_architecture"),
+    agent_version=bindparam("b_agent_version"),
+    connected=True,
+    connection_id=bindparam("b_connection"),
+).returning(_AGENTS.c.last_sequence, _AGENTS.c.tags, _AGENTS.c.policy_version)
 _INVENTORY_RECEIVED = (
     update(_INVENTORIES)
     .where(_INVENTORIES.c.agent_id == bindparam("b_id"))

@@ -306,14 +306,7 @@ class AgentGateway(agent_pb2_grpc.AgentServiceServicer):
             sequence = convert.sequence_number(message.sequence)
             if kind == "inventory":
                 return await self._store_inventory(agent_id, sequence, message, now)
-            if len(message.results.results) > self._limits.max_batch_results:
-                raise InvalidMessageError(
-                    f"a batch holds at most {self._limits.max_batch_results} results"
-                )
-            results = [
-                convert.incoming_result(i, r, now, self._limits)
-                for i, r in enumerate(message.results.results)
-            ]
+            results = convert.incoming_results(message.results, now, self._limits)
         except InvalidMessageError as exc:
             # Name the sequence so the agent drops it instead of resending it forever.
             await context.abort(
